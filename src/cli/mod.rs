@@ -1,0 +1,104 @@
+//! Subcommands, one file each. Each has an `Args` struct and an `exec` function.
+
+mod compare;
+mod demo;
+mod evaluate;
+mod record;
+mod run;
+mod student;
+mod train;
+
+use clap::{Parser, Subcommand};
+use distill::error::Result;
+use distill::pipeline::RunOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Knowledge distillation: teacher → recorded soft labels → student → comparison report.
+#[derive(Parser)]
+#[command(name = "distill", version, about)]
+pub struct Cli {
+    /// Compute device: flex (CPU, default); wgpu or cuda when built with those features.
+    #[arg(long, global = true, default_value = "flex")]
+    device: String,
+    /// No progress output.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline on the built-in Fashion-MNIST subset (no download).
+    Demo(demo::Args),
+    /// Run the whole pipeline from an experiment file.
+    Run(run::Args),
+    /// Train the teacher.
+    Train(train::Args),
+    /// Record the teacher's soft labels (optionally one shard of several).
+    Record(record::Args),
+    /// Train a student against the recorded soft labels (or the no-KD baseline).
+    Student(student::Args),
+    /// Evaluate one saved model on the held-out set.
+    Evaluate(evaluate::Args),
+    /// Rebuild the comparison report from the models in an output folder.
+    Compare(compare::Args),
+}
+
+/// Arguments shared by the steps that work in an output folder.
+#[derive(clap::Args)]
+pub struct Common {
+    /// The experiment file (TOML).
+    config: PathBuf,
+    /// Output folder.
+    #[arg(long, default_value = "runs/experiment")]
+    out: PathBuf,
+}
+
+fn options(cli: &Cli, out: PathBuf, resume: bool) -> Result<RunOptions> {
+    Ok(RunOptions {
+        out,
+        resume,
+        progress: !cli.quiet,
+        device: distill::device_by_name(&cli.device)?,
+        stop_after_epochs: None,
+    })
+}
+
+/// Parses the command line, runs the subcommand, prints any error chain on one line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.quiet { "warn" } else { "info" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let result = match &cli.command {
+        Command::Demo(a) => demo::exec(&cli, a),
+        Command::Run(a) => run::exec(&cli, a),
+        Command::Train(a) => train::exec(&cli, a),
+        Command::Record(a) => record::exec(&cli, a),
+        Command::Student(a) => student::exec(&cli, a),
+        Command::Evaluate(a) => evaluate::exec(&cli, a),
+        Command::Compare(a) => compare::exec(&cli, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !msg.contains(&text) {
+                    msg.push_str(&format!(": {text}"));
+                }
+                source = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `distill student`: train the student against the recorded soft labels, or the baseline.
+
+use super::{Cli, Common, options};
+use distill::config::Experiment;
+use distill::error::Result;
+use distill::pipeline::{
+    StudentKind, open_soft_labels, prepare, soft_labels_dir, student_path, teacher_path,
+    train_student,
+};
+use std::path::PathBuf;
+
+/// Arguments of `distill student`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    common: Common,
+    /// Train the no-KD baseline (hard labels only) instead.
+    #[arg(long)]
+    baseline: bool,
+    /// Seed (default: the experiment's first student seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Teacher weights the store was recorded from (default: OUT/teacher.safetensors).
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Store folder (default: OUT/soft_labels).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Continue from the last checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// Trains one student.
+pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
+    let experiment = Experiment::load(&args.common.config)?;
+    let splits = prepare(&experiment)?;
+    let opts = options(cli, args.common.out.clone(), args.resume)?;
+    let seed = args.seed.unwrap_or(experiment.student_seeds[0]);
+    let kind = if args.baseline {
+        StudentKind::Baseline
+    } else {
+        StudentKind::Kd
+    };
+    let soft = match kind {
+        StudentKind::Kd => {
+            let teacher = args
+                .teacher
+                .clone()
+                .unwrap_or_else(|| teacher_path(&opts.out));
+            let store = args
+                .store
+                .clone()
+                .unwrap_or_else(|| soft_labels_dir(&opts.out));
+            Some(open_soft_labels(&splits, &teacher, &store)?)
+        }
+        StudentKind::Baseline => None,
+    };
+    let trained = train_student(&experiment, &splits, kind, soft.as_ref(), seed, &opts)?;
+    println!(
+        "{}: last-epoch accuracy {:.2}%; saved {}",
+        kind.name(),
+        100.0 * trained.last_accuracy(),
+        student_path(&opts.out, kind, seed).display()
+    );
+    Ok(())
+}

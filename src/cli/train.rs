@@ -1,0 +1,32 @@
+//! `distill train`: train the teacher.
+
+use super::{Cli, Common, options};
+use distill::config::Experiment;
+use distill::error::Result;
+use distill::pipeline::{prepare, teacher_path, train_teacher};
+
+/// Arguments of `distill train`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    common: Common,
+    /// Continue from the last checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// Trains the teacher into `OUT/teacher.safetensors`.
+pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
+    let experiment = Experiment::load(&args.common.config)?;
+    let splits = prepare(&experiment)?;
+    let opts = options(cli, args.common.out.clone(), args.resume)?;
+    let trained = train_teacher(&experiment, &splits, &opts)?;
+    let (best_epoch, best) = trained.best();
+    println!(
+        "teacher: last-epoch accuracy {:.2}%, best {:.2}% (epoch {best_epoch}); saved {}",
+        100.0 * trained.last_accuracy(),
+        100.0 * best,
+        teacher_path(&opts.out).display()
+    );
+    Ok(())
+}

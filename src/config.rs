@@ -1,0 +1,498 @@
+//! The experiment file: data, teacher, student, objective, training and evaluation settings.
+//!
+//! Parsed from TOML with unknown keys refused, then checked by [`Experiment::validate`] before a
+//! single batch runs (T > 0, 0 ≤ α ≤ 1, positive sizes, files named for the chosen format).
+
+use crate::error::{Error, Result};
+use crate::models::ModelConfig;
+use crate::objective::ObjectiveConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A whole experiment, as read from a TOML file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Seed of the teacher run, the split and the recording; recorded in every output.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Seeds of the student runs (KD and baseline each run once per seed).
+    #[serde(default = "default_student_seeds")]
+    pub student_seeds: Vec<u64>,
+    /// Where the images come from.
+    pub data: DataConfig,
+    /// The large model.
+    pub teacher: ModelSection,
+    /// The small model.
+    pub student: ModelSection,
+    /// The distillation objective.
+    #[serde(default)]
+    pub objective: ObjectiveConfig,
+    /// How models are measured.
+    #[serde(default)]
+    pub evaluation: EvalConfig,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_student_seeds() -> Vec<u64> {
+    vec![1]
+}
+
+/// Where the data come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `idx` (four IDX files, gzip or raw) or `builtin` (the Fashion-MNIST subset embedded in
+    /// the binary).
+    pub format: DataFormat,
+    /// Folder the four IDX file names are relative to (itself relative to the experiment file).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Training images (IDX3).
+    #[serde(default)]
+    pub train_images: Option<PathBuf>,
+    /// Training labels (IDX1).
+    #[serde(default)]
+    pub train_labels: Option<PathBuf>,
+    /// Held-out images (IDX3).
+    #[serde(default)]
+    pub test_images: Option<PathBuf>,
+    /// Held-out labels (IDX1).
+    #[serde(default)]
+    pub test_labels: Option<PathBuf>,
+    /// Number of classes; labels must lie in `0..num_classes`.
+    #[serde(default = "default_num_classes")]
+    pub num_classes: usize,
+    /// Class names, for reports; defaults to the Fashion-MNIST names when there are 10 classes.
+    #[serde(default)]
+    pub class_names: Option<Vec<String>>,
+    /// Fraction of the training set held out (deterministically, by `seed`) to pick the best
+    /// epoch; 0 uses the test set for the per-epoch curve.
+    #[serde(default)]
+    pub validation_fraction: f64,
+    /// Use only the first N training images (quick experiments).
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    /// Normalisation; computed from the training images when absent.
+    #[serde(default)]
+    pub normalize: Option<Normalize>,
+}
+
+fn default_num_classes() -> usize {
+    10
+}
+
+/// The data file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    /// IDX files (the MNIST family's format).
+    Idx,
+    /// The Fashion-MNIST subset embedded in the binary.
+    Builtin,
+}
+
+/// Per-pixel normalisation: `(x / 255 - mean) / std`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalize {
+    /// Mean of the pixel values in [0, 1].
+    pub mean: f32,
+    /// Standard deviation of the pixel values in [0, 1].
+    pub std: f32,
+}
+
+/// One model: its architecture and how it is trained.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// The architecture.
+    pub model: ModelConfig,
+    /// The training recipe.
+    pub train: TrainConfig,
+}
+
+/// A training recipe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per step.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// The optimiser.
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    /// Decoupled (AdamW) or L2 (SGD, Adam) weight decay.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Data augmentation (teacher training; offline KD uses none, since recorded soft labels
+    /// belong to unaugmented images).
+    #[serde(default)]
+    pub augment: AugmentConfig,
+}
+
+fn default_batch_size() -> usize {
+    128
+}
+
+/// The optimiser, picked by `type`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent with momentum.
+    Sgd {
+        /// Peak learning rate.
+        lr: f64,
+        /// Momentum factor.
+        #[serde(default = "default_momentum")]
+        momentum: f64,
+        /// Nesterov momentum.
+        #[serde(default)]
+        nesterov: bool,
+    },
+    /// Adam.
+    Adam {
+        /// Peak learning rate.
+        lr: f64,
+    },
+    /// AdamW (decoupled weight decay).
+    Adamw {
+        /// Peak learning rate.
+        lr: f64,
+    },
+}
+
+fn default_momentum() -> f64 {
+    0.9
+}
+
+impl OptimizerConfig {
+    /// The peak learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd { lr, .. }
+            | OptimizerConfig::Adam { lr }
+            | OptimizerConfig::Adamw { lr } => *lr,
+        }
+    }
+}
+
+/// The learning-rate schedule, picked by `type`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ScheduleConfig {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine decay from the peak to zero over all steps, after an optional linear warm-up.
+    #[default]
+    Cosine,
+    /// Multiply the rate by `gamma` every `every` epochs.
+    Step {
+        /// Epochs between decays.
+        every: usize,
+        /// Decay factor.
+        gamma: f64,
+    },
+}
+
+/// Data augmentation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentConfig {
+    /// Random crop after zero padding by this many pixels (0 = off).
+    #[serde(default)]
+    pub crop_padding: usize,
+    /// Random horizontal flip with probability 1/2.
+    #[serde(default)]
+    pub hflip: bool,
+}
+
+/// How models are measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Timed batch-1 runs for the latency percentiles (after warm-up).
+    #[serde(default = "default_latency_runs")]
+    pub latency_runs: usize,
+    /// Untimed warm-up runs.
+    #[serde(default = "default_warmup")]
+    pub warmup_runs: usize,
+    /// Batch size of the throughput measurement.
+    #[serde(default = "default_throughput_batch")]
+    pub throughput_batch: usize,
+    /// Bins of the expected calibration error.
+    #[serde(default = "default_ece_bins")]
+    pub ece_bins: usize,
+}
+
+fn default_latency_runs() -> usize {
+    200
+}
+fn default_warmup() -> usize {
+    20
+}
+fn default_throughput_batch() -> usize {
+    256
+}
+fn default_ece_bins() -> usize {
+    15
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            latency_runs: default_latency_runs(),
+            warmup_runs: default_warmup(),
+            throughput_batch: default_throughput_batch(),
+            ece_bins: default_ece_bins(),
+        }
+    }
+}
+
+/// The names of the ten Fashion-MNIST classes.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+impl Experiment {
+    /// Reads, parses and validates an experiment file. Relative data paths are resolved against
+    /// the file's folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut experiment = Self::parse(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        experiment.data.resolve_paths(base);
+        Ok(experiment)
+    }
+
+    /// Parses and validates experiment text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        let experiment: Experiment = toml::from_str(text).map_err(|e| Error::ConfigParse {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        experiment.validate(origin)?;
+        Ok(experiment)
+    }
+
+    /// Checks every value, naming the first bad field.
+    pub fn validate(&self, origin: &Path) -> Result<()> {
+        let bad = |field: &str, value: String, reason: &str| Error::ConfigValue {
+            path: origin.to_path_buf(),
+            field: field.to_string(),
+            value,
+            reason: reason.to_string(),
+        };
+        if self.student_seeds.is_empty() {
+            return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
+        }
+        self.data.validate(&bad)?;
+        for (name, section) in [("teacher", &self.teacher), ("student", &self.student)] {
+            section.model.validate(&format!("{name}.model"), &bad)?;
+            section.train.validate(&format!("{name}.train"), &bad)?;
+        }
+        self.objective.validate(self.data.num_classes, &bad)?;
+        let e = &self.evaluation;
+        if e.latency_runs == 0 {
+            return Err(bad(
+                "evaluation.latency_runs",
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if e.throughput_batch == 0 {
+            return Err(bad(
+                "evaluation.throughput_batch",
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if e.ece_bins == 0 {
+            return Err(bad("evaluation.ece_bins", "0".into(), "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The class names to show in reports.
+    pub fn class_names(&self) -> Vec<String> {
+        match &self.data.class_names {
+            Some(names) => names.clone(),
+            None if self.data.num_classes == 10 => FASHION_MNIST_CLASSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            None => (0..self.data.num_classes).map(|i| i.to_string()).collect(),
+        }
+    }
+}
+
+/// Builds an error for a field: `(field, value, reason)`.
+pub type BadField<'a> = &'a dyn Fn(&str, String, &str) -> Error;
+
+impl DataConfig {
+    fn validate(&self, bad: BadField) -> Result<()> {
+        if self.num_classes < 2 {
+            return Err(bad(
+                "data.num_classes",
+                self.num_classes.to_string(),
+                "need at least 2 classes",
+            ));
+        }
+        if let Some(names) = &self.class_names
+            && names.len() != self.num_classes
+        {
+            return Err(bad(
+                "data.class_names",
+                format!("{} names", names.len()),
+                &format!("must give exactly num_classes = {} names", self.num_classes),
+            ));
+        }
+        if !(0.0..0.9).contains(&self.validation_fraction) {
+            return Err(bad(
+                "data.validation_fraction",
+                self.validation_fraction.to_string(),
+                "must be in [0, 0.9)",
+            ));
+        }
+        if self.train_limit == Some(0) {
+            return Err(bad("data.train_limit", "0".into(), "must be at least 1"));
+        }
+        if let Some(n) = self.normalize
+            && (!(n.std > 0.0) || !n.std.is_finite() || !n.mean.is_finite())
+        {
+            return Err(bad(
+                "data.normalize",
+                format!("{{ mean = {}, std = {} }}", n.mean, n.std),
+                "std must be a positive number and mean finite",
+            ));
+        }
+        if self.format == DataFormat::Idx {
+            for (field, value) in [
+                ("data.train_images", &self.train_images),
+                ("data.train_labels", &self.train_labels),
+                ("data.test_images", &self.test_images),
+                ("data.test_labels", &self.test_labels),
+            ] {
+                if value.is_none() {
+                    return Err(bad(
+                        field,
+                        "missing".into(),
+                        "required when data.format = \"idx\"",
+                    ));
+                }
+            }
+        } else if self.num_classes != 10 {
+            return Err(bad(
+                "data.num_classes",
+                self.num_classes.to_string(),
+                "the builtin data set has 10 classes",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves `dir` and the four file names against `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let dir = match &self.dir {
+            Some(d) if d.is_relative() => base.join(d),
+            Some(d) => d.clone(),
+            None => base.to_path_buf(),
+        };
+        for p in [
+            &mut self.train_images,
+            &mut self.train_labels,
+            &mut self.test_images,
+            &mut self.test_labels,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+        self.dir = None;
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self, prefix: &str, bad: BadField) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(bad(
+                &format!("{prefix}.epochs"),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(bad(
+                &format!("{prefix}.batch_size"),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        let lr = self.optimizer.lr();
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(bad(
+                &format!("{prefix}.optimizer.lr"),
+                lr.to_string(),
+                "must be a positive number",
+            ));
+        }
+        if let OptimizerConfig::Sgd { momentum, .. } = self.optimizer
+            && !(0.0..1.0).contains(&momentum)
+        {
+            return Err(bad(
+                &format!("{prefix}.optimizer.momentum"),
+                momentum.to_string(),
+                "must be in [0, 1)",
+            ));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(bad(
+                &format!("{prefix}.weight_decay"),
+                self.weight_decay.to_string(),
+                "must be a non-negative number",
+            ));
+        }
+        if let ScheduleConfig::Step { every, gamma } = self.schedule {
+            if every == 0 {
+                return Err(bad(
+                    &format!("{prefix}.schedule.every"),
+                    "0".into(),
+                    "must be at least 1",
+                ));
+            }
+            if !(gamma > 0.0 && gamma <= 1.0) {
+                return Err(bad(
+                    &format!("{prefix}.schedule.gamma"),
+                    gamma.to_string(),
+                    "must be in (0, 1]",
+                ));
+            }
+        }
+        if self.augment.crop_padding > 8 {
+            return Err(bad(
+                &format!("{prefix}.augment.crop_padding"),
+                self.augment.crop_padding.to_string(),
+                "must be at most 8 pixels",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! In-memory image classification data: u8 pixels, u8 labels, checked on load.
+
+use super::idx::{IdxArray, decode_idx, read_idx};
+use crate::config::{DataConfig, DataFormat, Normalize};
+use crate::error::{Error, Result};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use std::path::{Path, PathBuf};
+
+/// Grey-scale images with integer labels.
+#[derive(Debug, Clone)]
+pub struct ImageDataset {
+    /// Pixels, `len × height × width`, row-major.
+    pub images: Vec<u8>,
+    /// One label per image, in `0..num_classes`.
+    pub labels: Vec<u8>,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// Number of classes.
+    pub num_classes: usize,
+}
+
+impl ImageDataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The pixels of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let p = self.pixels();
+        &self.images[i * p..(i + 1) * p]
+    }
+
+    /// Pairs an images array with a labels array, checking counts, shapes and label range.
+    pub fn from_idx(
+        images: IdxArray,
+        images_path: &Path,
+        labels: IdxArray,
+        labels_path: &Path,
+        num_classes: usize,
+    ) -> Result<Self> {
+        if images.dims.len() != 3 {
+            return Err(Error::Idx {
+                path: images_path.to_path_buf(),
+                message: format!(
+                    "expected 3 dimensions (count, rows, cols), found {:?}",
+                    images.dims
+                ),
+            });
+        }
+        if labels.dims.len() != 1 {
+            return Err(Error::Idx {
+                path: labels_path.to_path_buf(),
+                message: format!("expected 1 dimension (count), found {:?}", labels.dims),
+            });
+        }
+        if images.dims[0] != labels.dims[0] {
+            return Err(Error::DataMismatch {
+                message: format!(
+                    "{} holds {} images but {} holds {} labels",
+                    images_path.display(),
+                    images.dims[0],
+                    labels_path.display(),
+                    labels.dims[0]
+                ),
+            });
+        }
+        if images.dims[0] == 0 {
+            return Err(Error::Idx {
+                path: images_path.to_path_buf(),
+                message: "holds no images".into(),
+            });
+        }
+        if let Some((i, &l)) = labels
+            .data
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| l as usize >= num_classes)
+        {
+            return Err(Error::Idx {
+                path: labels_path.to_path_buf(),
+                message: format!("label {l} at index {i} is not below num_classes = {num_classes}"),
+            });
+        }
+        Ok(ImageDataset {
+            images: images.data,
+            labels: labels.data,
+            height: images.dims[1],
+            width: images.dims[2],
+            num_classes,
+        })
+    }
+
+    /// The subset at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Self {
+        let mut images = Vec::with_capacity(indices.len() * self.pixels());
+        for &i in indices {
+            images.extend_from_slice(self.image(i));
+        }
+        ImageDataset {
+            images,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            height: self.height,
+            width: self.width,
+            num_classes: self.num_classes,
+        }
+    }
+
+    /// SHA-256 over the shape, the pixels and the labels: identifies this exact data.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for d in [self.len(), self.height, self.width, self.num_classes] {
+            h.update((d as u64).to_le_bytes());
+        }
+        h.update(&self.images);
+        h.update(&self.labels);
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Mean and standard deviation of the pixels scaled to [0, 1].
+    pub fn pixel_stats(&self) -> Normalize {
+        let n = self.images.len().max(1) as f64;
+        let (mut s, mut s2) = (0f64, 0f64);
+        for &p in &self.images {
+            let x = p as f64 / 255.0;
+            s += x;
+            s2 += x * x;
+        }
+        let mean = s / n;
+        let var = (s2 / n - mean * mean).max(1e-12);
+        Normalize {
+            mean: mean as f32,
+            std: var.sqrt() as f32,
+        }
+    }
+}
+
+/// The data an experiment works on.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    /// Images the models are trained on (and the soft labels are recorded for).
+    pub train: ImageDataset,
+    /// Images held out of training to pick the best epoch (empty when the test set is used).
+    pub validation: ImageDataset,
+    /// Held-out images every model is compared on.
+    pub test: ImageDataset,
+    /// The normalisation every model uses.
+    pub normalize: Normalize,
+}
+
+impl Splits {
+    /// The set used for per-epoch curves and best-epoch selection.
+    pub fn monitor(&self) -> &ImageDataset {
+        if self.validation.is_empty() {
+            &self.test
+        } else {
+            &self.validation
+        }
+    }
+
+    /// Describes the preprocessing, for fingerprints and reports.
+    pub fn preprocessing(&self) -> String {
+        format!(
+            "u8/255, normalize(mean={:.6}, std={:.6}), shape=1x{}x{}",
+            self.normalize.mean, self.normalize.std, self.train.height, self.train.width
+        )
+    }
+}
+
+const BUILTIN_TRAIN_IMAGES: &[u8] = include_bytes!("../../data/builtin/train-images-idx3-ubyte.gz");
+const BUILTIN_TRAIN_LABELS: &[u8] = include_bytes!("../../data/builtin/train-labels-idx1-ubyte.gz");
+const BUILTIN_TEST_IMAGES: &[u8] = include_bytes!("../../data/builtin/t10k-images-idx3-ubyte.gz");
+const BUILTIN_TEST_LABELS: &[u8] = include_bytes!("../../data/builtin/t10k-labels-idx1-ubyte.gz");
+
+/// Loads the training and test sets named by `config`, applies `train_limit`, splits off the
+/// validation fraction with `seed`, and fixes the normalisation.
+pub fn load_splits(config: &DataConfig, seed: u64) -> Result<Splits> {
+    let (train, test) = match config.format {
+        DataFormat::Builtin => {
+            let load = |img: &[u8], lab: &[u8], name: &str| {
+                let ip = PathBuf::from(format!("<builtin>/{name}-images-idx3-ubyte.gz"));
+                let lp = PathBuf::from(format!("<builtin>/{name}-labels-idx1-ubyte.gz"));
+                ImageDataset::from_idx(decode_idx(img, &ip)?, &ip, decode_idx(lab, &lp)?, &lp, 10)
+            };
+            (
+                load(BUILTIN_TRAIN_IMAGES, BUILTIN_TRAIN_LABELS, "train")?,
+                load(BUILTIN_TEST_IMAGES, BUILTIN_TEST_LABELS, "t10k")?,
+            )
+        }
+        DataFormat::Idx => {
+            let load = |img: &Option<PathBuf>, lab: &Option<PathBuf>| {
+                let (ip, lp) = (
+                    img.as_deref().unwrap_or(Path::new("")),
+                    lab.as_deref().unwrap_or(Path::new("")),
+                );
+                ImageDataset::from_idx(read_idx(ip)?, ip, read_idx(lp)?, lp, config.num_classes)
+            };
+            (
+                load(&config.train_images, &config.train_labels)?,
+                load(&config.test_images, &config.test_labels)?,
+            )
+        }
+    };
+    if (train.height, train.width) != (test.height, test.width) {
+        return Err(Error::DataMismatch {
+            message: format!(
+                "training images are {}x{} but test images are {}x{}",
+                train.height, train.width, test.height, test.width
+            ),
+        });
+    }
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    if let Some(limit) = config.train_limit {
+        order.truncate(limit);
+    }
+    let n_val = (order.len() as f64 * config.validation_fraction).round() as usize;
+    let (train, validation) = if n_val > 0 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ SPLIT_SALT);
+        order.shuffle(&mut rng);
+        let (val_idx, train_idx) = order.split_at(n_val);
+        let (mut val_idx, mut train_idx) = (val_idx.to_vec(), train_idx.to_vec());
+        val_idx.sort_unstable();
+        train_idx.sort_unstable();
+        (train.subset(&train_idx), train.subset(&val_idx))
+    } else {
+        let empty = train.subset(&[]);
+        (train.subset(&order), empty)
+    };
+    let normalize = config.normalize.unwrap_or_else(|| train.pixel_stats());
+    Ok(Splits {
+        train,
+        validation,
+        test,
+        normalize,
+    })
+}
+
+/// Salt of the validation split's shuffle, so that it differs from the batch order's.
+const SPLIT_SALT: u64 = 0x5e1f_5b17;

@@ -1,0 +1,219 @@
+//! Architectures, declared in the experiment file as a tagged enum (`type = "mlp"` or
+//! `type = "cnn"`), built into a [`Model`], and saved or loaded as safetensors.
+
+mod cnn;
+mod mlp;
+
+pub use cnn::{Cnn, CnnConfig};
+pub use mlp::{Mlp, MlpConfig};
+
+use crate::config::BadField;
+use crate::error::{Error, Result};
+use burn::prelude::*;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// An architecture, picked by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ModelConfig {
+    /// A multi-layer perceptron.
+    Mlp(MlpConfig),
+    /// A convolutional network.
+    Cnn(CnnConfig),
+}
+
+/// A built classifier.
+#[derive(Module, Debug)]
+pub enum Model {
+    /// A multi-layer perceptron.
+    Mlp(Mlp),
+    /// A convolutional network.
+    Cnn(Cnn),
+}
+
+/// An intermediate activation.
+#[derive(Debug, Clone)]
+pub enum Feature {
+    /// A `[n, c, h, w]` feature map.
+    Map(Tensor<4>),
+    /// A `[n, d]` vector.
+    Vector(Tensor<2>),
+}
+
+/// An intermediate activation with its layer name.
+#[derive(Debug, Clone)]
+pub struct NamedFeature {
+    /// The layer's name, as the config refers to it (`block2`, `hidden1`, ...).
+    pub name: String,
+    /// Its value.
+    pub value: Feature,
+}
+
+impl ModelConfig {
+    /// Checks sizes and probabilities, naming the field under `prefix`.
+    pub fn validate(&self, prefix: &str, bad: BadField) -> Result<()> {
+        let dropout = match self {
+            ModelConfig::Mlp(m) => {
+                if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
+                    return Err(bad(
+                        &format!("{prefix}.hidden[{i}]"),
+                        "0".into(),
+                        "widths must be at least 1",
+                    ));
+                }
+                m.dropout
+            }
+            ModelConfig::Cnn(c) => {
+                if c.blocks.is_empty() {
+                    return Err(bad(
+                        &format!("{prefix}.blocks"),
+                        "[]".into(),
+                        "give at least one block",
+                    ));
+                }
+                for (b, block) in c.blocks.iter().enumerate() {
+                    if block.is_empty() || block.contains(&0) {
+                        return Err(bad(
+                            &format!("{prefix}.blocks[{b}]"),
+                            format!("{block:?}"),
+                            "each block needs at least one convolution, each at least 1 channel wide",
+                        ));
+                    }
+                }
+                if c.kernel_size % 2 == 0 {
+                    return Err(bad(
+                        &format!("{prefix}.kernel_size"),
+                        c.kernel_size.to_string(),
+                        "must be odd",
+                    ));
+                }
+                if let Some(i) = c.hidden.iter().position(|&h| h == 0) {
+                    return Err(bad(
+                        &format!("{prefix}.hidden[{i}]"),
+                        "0".into(),
+                        "widths must be at least 1",
+                    ));
+                }
+                c.dropout
+            }
+        };
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(bad(
+                &format!("{prefix}.dropout"),
+                dropout.to_string(),
+                "must be in [0, 1)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that images of `h × w` pixels survive the architecture's pooling.
+    pub fn check_input(&self, prefix: &str, h: usize, w: usize) -> Result<()> {
+        if let ModelConfig::Cnn(c) = self {
+            let (oh, ow) = c.output_size(h, w);
+            if oh == 0 || ow == 0 {
+                return Err(Error::ConfigValue {
+                    path: "<experiment>".into(),
+                    field: format!("{prefix}.blocks"),
+                    value: format!("{} blocks", c.blocks.len()),
+                    reason: format!(
+                        "{h}x{w} images shrink to nothing after {} 2x2 poolings",
+                        c.blocks.len()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the model for `[channels, h, w]` images and `classes` outputs.
+    pub fn init(&self, input: [usize; 3], classes: usize, device: &Device) -> Model {
+        match self {
+            ModelConfig::Mlp(m) => Model::Mlp(m.init(input.iter().product(), classes, device)),
+            ModelConfig::Cnn(c) => Model::Cnn(c.init(input, classes, device)),
+        }
+    }
+
+    /// Names of the intermediate features the model exposes.
+    pub fn feature_names(&self) -> Vec<String> {
+        match self {
+            ModelConfig::Mlp(m) => m.feature_names(),
+            ModelConfig::Cnn(c) => c.feature_names(),
+        }
+    }
+
+    /// A short human description, e.g. `cnn [32,32]-[64,64] fc[256]`.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelConfig::Mlp(m) => format!("mlp {:?}", m.hidden),
+            ModelConfig::Cnn(c) => {
+                let blocks: Vec<String> = c.blocks.iter().map(|b| format!("{b:?}")).collect();
+                format!(
+                    "cnn {}{} fc{:?}",
+                    blocks.join("-"),
+                    if c.residual { " residual" } else { "" },
+                    c.hidden
+                )
+            }
+        }
+    }
+}
+
+impl Model {
+    /// Logits for `[n, c, h, w]` images.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Model::Mlp(m) => m.forward(images),
+            Model::Cnn(c) => c.forward(images),
+        }
+    }
+
+    /// Logits and the named intermediate features.
+    pub fn forward_features(&self, images: Tensor<4>) -> (Tensor<2>, Vec<NamedFeature>) {
+        match self {
+            Model::Mlp(m) => m.forward_features(images, true),
+            Model::Cnn(c) => c.forward_features(images, true),
+        }
+    }
+
+    /// Saves the weights as safetensors, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::fsutil::write_atomic_with(path, |tmp| {
+            let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
+            self.save_into(&mut store).map_err(|e| Error::Weights {
+                path: path.to_path_buf(),
+                message: format!("cannot save: {e}"),
+            })
+        })
+    }
+
+    /// Loads weights saved by [`Model::save`] into this (freshly built) model; every tensor must
+    /// be present with its shape.
+    pub fn load(mut self, path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::Weights {
+                path: path.to_path_buf(),
+                message: "no such file".into(),
+            });
+        }
+        let mut store = SafetensorsStore::from_file(path)
+            .validate(true)
+            .allow_partial(false);
+        let result = self.load_from(&mut store).map_err(|e| Error::Weights {
+            path: path.to_path_buf(),
+            message: format!("cannot load: {e}"),
+        })?;
+        if !result.errors.is_empty() || !result.missing.is_empty() {
+            return Err(Error::Weights {
+                path: path.to_path_buf(),
+                message: format!(
+                    "does not fit this architecture: missing {:?}, errors {:?}",
+                    result.missing, result.errors
+                ),
+            });
+        }
+        Ok(self)
+    }
+}

@@ -1,0 +1,307 @@
+//! The steps of an experiment, each usable on its own (the CLI has one subcommand per step)
+//! and chained by [`run_all`]: train the teacher → record its soft labels → train the students
+//! (KD and no-KD, per seed) → evaluate and compare.
+//!
+//! Everything lives under one output folder:
+//!
+//! ```text
+//! OUT/teacher.safetensors, OUT/teacher.history.json
+//! OUT/soft_labels/shard-00000-of-00001.dsl
+//! OUT/student_kd-seed1.safetensors, OUT/student_baseline-seed1.safetensors, (+ .history.json)
+//! OUT/checkpoints/<run>/epoch-NNNN/...
+//! OUT/report.json, OUT/report.md, OUT/report.html, OUT/*.svg
+//! ```
+
+use crate::config::Experiment;
+use crate::data::{Splits, load_splits};
+use crate::error::{Error, Result};
+use crate::eval::predict_logits;
+use crate::fsutil;
+use crate::models::Model;
+use crate::objective::Objective;
+use crate::soft_labels::{Provenance, ShardHeader, SoftLabels, shard_range, write_shard};
+use crate::train::{EpochRecord, TrainJob, Trained, train};
+use burn::module::Module;
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Which student.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudentKind {
+    /// Trained with the experiment's KD objective against the recorded soft labels.
+    Kd,
+    /// The same student trained on hard labels only.
+    Baseline,
+}
+
+impl StudentKind {
+    /// `student_kd` or `student_baseline`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StudentKind::Kd => "student_kd",
+            StudentKind::Baseline => "student_baseline",
+        }
+    }
+}
+
+/// Options shared by the steps.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output folder.
+    pub out: PathBuf,
+    /// Continue from checkpoints.
+    pub resume: bool,
+    /// Show progress.
+    pub progress: bool,
+    /// Compute device.
+    pub device: Device,
+    /// Train at most this many epochs per model in this invocation (resume later).
+    pub stop_after_epochs: Option<usize>,
+}
+
+impl RunOptions {
+    /// Options for `out` on the default device: no resume, no progress.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            out: out.into(),
+            resume: false,
+            progress: false,
+            device: crate::default_device(),
+            stop_after_epochs: None,
+        }
+    }
+}
+
+/// Paths of the artefacts under an output folder.
+pub fn teacher_path(out: &Path) -> PathBuf {
+    out.join("teacher.safetensors")
+}
+/// The soft-label store folder.
+pub fn soft_labels_dir(out: &Path) -> PathBuf {
+    out.join("soft_labels")
+}
+/// A student's weights file.
+pub fn student_path(out: &Path, kind: StudentKind, seed: u64) -> PathBuf {
+    out.join(format!("{}-seed{seed}.safetensors", kind.name()))
+}
+/// The training history next to a weights file.
+pub fn history_path(weights: &Path) -> PathBuf {
+    weights.with_extension("history.json")
+}
+
+fn save_history(weights: &Path, history: &[EpochRecord]) -> Result<()> {
+    let json = serde_json::to_vec_pretty(history).expect("history serialises");
+    fsutil::write_atomic(&history_path(weights), &json)
+}
+
+/// Reads the training history saved next to `weights` (empty when there is none).
+pub fn load_history(weights: &Path) -> Result<Vec<EpochRecord>> {
+    let path = history_path(weights);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| Error::Weights {
+        path,
+        message: format!("unreadable history: {e}"),
+    })
+}
+
+/// Loads the data an experiment names and checks both models against its image size.
+pub fn prepare(experiment: &Experiment) -> Result<Splits> {
+    let splits = load_splits(&experiment.data, experiment.seed)?;
+    let (h, w) = (splits.train.height, splits.train.width);
+    experiment
+        .teacher
+        .model
+        .check_input("teacher.model", h, w)?;
+    experiment
+        .student
+        .model
+        .check_input("student.model", h, w)?;
+    Ok(splits)
+}
+
+/// Builds a model of the experiment's `role`, loads its weights and puts it in evaluation mode
+/// (BatchNorm uses its running statistics, dropout is off).
+pub fn load_model(
+    experiment: &Experiment,
+    role: &str,
+    splits: &Splits,
+    weights: &Path,
+    device: &Device,
+) -> Result<Model> {
+    let cfg = if role == "teacher" {
+        &experiment.teacher.model
+    } else {
+        &experiment.student.model
+    };
+    let input = [1, splits.train.height, splits.train.width];
+    let model = cfg.init(input, splits.train.num_classes, device);
+    Ok(model.load(weights)?.valid())
+}
+
+/// Step 1: trains the teacher and saves `OUT/teacher.safetensors`.
+pub fn train_teacher(
+    experiment: &Experiment,
+    splits: &Splits,
+    opts: &RunOptions,
+) -> Result<Trained> {
+    let objective = Objective::hard_labels_only();
+    let job = TrainJob {
+        name: "teacher",
+        model: &experiment.teacher.model,
+        recipe: &experiment.teacher.train,
+        splits,
+        objective: &objective,
+        soft_labels: None,
+        seed: experiment.seed,
+        augment: true,
+        checkpoint_dir: &opts.out.join("checkpoints").join("teacher"),
+        resume: opts.resume,
+        progress: opts.progress,
+        stop_after_epochs: opts.stop_after_epochs,
+    };
+    let trained = train(&job, &opts.device)?;
+    let path = teacher_path(&opts.out);
+    trained.model.save(&path)?;
+    save_history(&path, &trained.history)?;
+    Ok(trained)
+}
+
+/// The provenance a store recorded from `teacher` (weights file) on these splits carries.
+pub fn provenance(splits: &Splits, teacher: &Path) -> Result<Provenance> {
+    Ok(Provenance {
+        teacher_hash: fsutil::sha256_hex(&fsutil::read(teacher)?),
+        dataset_fingerprint: splits.train.fingerprint(),
+        preprocessing: splits.preprocessing(),
+    })
+}
+
+/// Step 2: runs the teacher over shard `index` of `count` of the training set and writes that
+/// shard of the soft-label store into `store`. Returns the shard file.
+pub fn record_soft_labels(
+    experiment: &Experiment,
+    splits: &Splits,
+    teacher: &Path,
+    store: &Path,
+    (index, count): (usize, usize),
+    opts: &RunOptions,
+) -> Result<PathBuf> {
+    if count == 0 || index >= count {
+        return Err(Error::Argument {
+            arg: "--shard".into(),
+            value: format!("{index}/{count}"),
+            reason: "must be i/N with 0 <= i < N".into(),
+        });
+    }
+    let model = load_model(experiment, "teacher", splits, teacher, &opts.device)?;
+    let total = splits.train.len();
+    let (start, end) = shard_range(total, index, count);
+    let rows: Vec<usize> = (start..end).collect();
+    let part = splits.train.subset(&rows);
+    let started = Instant::now();
+    let logits = predict_logits(&model, &part, splits.normalize, 512, &opts.device);
+    if opts.progress {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "recorded soft labels for rows {start}..{end} of {total} in {secs:.1}s ({:.0} img/s)",
+            part.len() as f64 / secs.max(1e-9)
+        );
+    }
+    let header = ShardHeader {
+        num_samples: total,
+        num_classes: splits.train.num_classes,
+        shard_index: index,
+        num_shards: count,
+        start,
+        end,
+        dtype: "f16".into(),
+        provenance: provenance(splits, teacher)?,
+        payload_sha256: String::new(),
+    };
+    write_shard(store, &header, &logits)
+}
+
+/// Opens the store in `store`, checking it belongs to these splits and this teacher.
+pub fn open_soft_labels(splits: &Splits, teacher: &Path, store: &Path) -> Result<SoftLabels> {
+    SoftLabels::open(store, &provenance(splits, teacher)?)
+}
+
+/// Step 3: trains one student (KD against the store, or the baseline) with `seed`.
+pub fn train_student(
+    experiment: &Experiment,
+    splits: &Splits,
+    kind: StudentKind,
+    soft_labels: Option<&SoftLabels>,
+    seed: u64,
+    opts: &RunOptions,
+) -> Result<Trained> {
+    let objective = match kind {
+        StudentKind::Kd => Objective::new(experiment.objective.clone()),
+        StudentKind::Baseline => Objective::hard_labels_only(),
+    };
+    let name = format!("{}-seed{seed}", kind.name());
+    let job = TrainJob {
+        name: &name,
+        model: &experiment.student.model,
+        recipe: &experiment.student.train,
+        splits,
+        objective: &objective,
+        soft_labels: if kind == StudentKind::Kd {
+            soft_labels
+        } else {
+            None
+        },
+        seed,
+        augment: false,
+        checkpoint_dir: &opts.out.join("checkpoints").join(&name),
+        resume: opts.resume,
+        progress: opts.progress,
+        stop_after_epochs: opts.stop_after_epochs,
+    };
+    let trained = train(&job, &opts.device)?;
+    let path = student_path(&opts.out, kind, seed);
+    trained.model.save(&path)?;
+    save_history(&path, &trained.history)?;
+    Ok(trained)
+}
+
+/// Runs every step and writes the report; with `resume`, finished steps are reused.
+pub fn run_all(experiment: &Experiment, opts: &RunOptions) -> Result<crate::report::Report> {
+    fsutil::create_dir_all(&opts.out)?;
+    let resolved = toml::to_string_pretty(experiment).map_err(|e| Error::Report(e.to_string()))?;
+    fsutil::write_atomic(
+        &opts.out.join("experiment.resolved.toml"),
+        resolved.as_bytes(),
+    )?;
+    let splits = prepare(experiment)?;
+    let mut timings = crate::report::Timings::default();
+    let teacher = teacher_path(&opts.out);
+    let t = Instant::now();
+    if !(opts.resume && teacher.is_file()) {
+        train_teacher(experiment, &splits, opts)?;
+    }
+    timings.teacher_train_s = t.elapsed().as_secs_f64();
+    let store = soft_labels_dir(&opts.out);
+    let t = Instant::now();
+    let soft = match (opts.resume, open_soft_labels(&splits, &teacher, &store)) {
+        (true, Ok(s)) => s,
+        _ => {
+            let _ = std::fs::remove_dir_all(&store);
+            record_soft_labels(experiment, &splits, &teacher, &store, (0, 1), opts)?;
+            open_soft_labels(&splits, &teacher, &store)?
+        }
+    };
+    timings.record_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for &seed in &experiment.student_seeds {
+        for kind in [StudentKind::Kd, StudentKind::Baseline] {
+            if !(opts.resume && student_path(&opts.out, kind, seed).is_file()) {
+                train_student(experiment, &splits, kind, Some(&soft), seed, opts)?;
+            }
+        }
+    }
+    timings.students_train_s = t.elapsed().as_secs_f64();
+    crate::report::compare(experiment, &splits, opts, Some(timings))
+}

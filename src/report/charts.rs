@@ -1,0 +1,129 @@
+//! SVG charts drawn with plotters: training curves and accuracy against latency.
+
+use super::Report;
+use crate::error::{Error, Result};
+use plotters::prelude::*;
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::Report(format!("chart: {e}"))
+}
+
+const COLORS: [RGBColor; 3] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+];
+
+/// Monitor accuracy per epoch, one line per model.
+pub fn training_curves(r: &Report) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let max_epochs = r
+            .models
+            .values()
+            .map(|m| m.history.len())
+            .max()
+            .unwrap_or(1)
+            .max(2);
+        let accs = r
+            .models
+            .values()
+            .flat_map(|m| m.history.iter().map(|h| h.monitor_accuracy * 100.0));
+        let lo = accs.fold(100.0f64, f64::min).min(99.0);
+        let mut chart = ChartBuilder::on(&root)
+            .caption("monitor accuracy per epoch", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(1f64..max_epochs as f64, (lo - 1.0).max(0.0)..100f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("accuracy (%)")
+            .draw()
+            .map_err(err)?;
+        for (i, (name, m)) in r.models.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let pts: Vec<(f64, f64)> = m
+                .history
+                .iter()
+                .map(|h| (h.epoch as f64, 100.0 * h.monitor_accuracy))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Test accuracy against batch-1 p50 latency, one point per model.
+pub fn accuracy_vs_latency(r: &Report) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let lat: Vec<f64> = r
+            .models
+            .values()
+            .map(|m| m.speed.latency_ms_b1_p50)
+            .collect();
+        let acc: Vec<f64> = r
+            .models
+            .values()
+            .map(|m| 100.0 * m.quality.accuracy)
+            .collect();
+        let (lmax, amin, amax) = (
+            lat.iter().cloned().fold(0.0, f64::max) * 1.25 + 1e-3,
+            acc.iter().cloned().fold(100.0, f64::min) - 1.0,
+            acc.iter().cloned().fold(0.0, f64::max) + 1.0,
+        );
+        let mut chart = ChartBuilder::on(&root)
+            .caption("accuracy against batch-1 latency (p50)", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..lmax, amin.max(0.0)..amax.min(100.5))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("latency (ms)")
+            .y_desc("test accuracy (%)")
+            .draw()
+            .map_err(err)?;
+        for (i, (name, m)) in r.models.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let p = (m.speed.latency_ms_b1_p50, 100.0 * m.quality.accuracy);
+            chart
+                .draw_series(std::iter::once(Circle::new(p, 6, color.filled())))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{name} ({} params)", m.params),
+                    (p.0, p.1),
+                    ("sans-serif", 13),
+                )))
+                .map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}

@@ -1,0 +1,102 @@
+//! The report as one self-contained HTML page (inline CSS and SVG charts).
+
+use super::Report;
+use super::markdown::summary_table;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Converts the Markdown pipe tables of `md` into HTML tables; other lines become paragraphs.
+fn tables_to_html(md: &str) -> String {
+    let mut out = String::new();
+    let mut in_table = false;
+    for line in md.lines() {
+        let t = line.trim();
+        if t.starts_with('|') {
+            if t.starts_with("|---") {
+                continue;
+            }
+            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
+            if !in_table {
+                out.push_str("<table><tr>");
+                for c in &cells {
+                    out.push_str(&format!("<th>{}</th>", escape(c)));
+                }
+                out.push_str("</tr>\n");
+                in_table = true;
+            } else {
+                out.push_str("<tr>");
+                for c in &cells {
+                    out.push_str(&format!("<td>{}</td>", escape(c)));
+                }
+                out.push_str("</tr>\n");
+            }
+        } else {
+            if in_table {
+                out.push_str("</table>\n");
+                in_table = false;
+            }
+            if !t.is_empty() {
+                out.push_str(&format!("<p>{}</p>\n", escape(t)));
+            }
+        }
+    }
+    if in_table {
+        out.push_str("</table>\n");
+    }
+    out
+}
+
+/// The HTML page, with the two SVG charts inlined.
+pub fn to_html(r: &Report, curves_svg: &str, tradeoff_svg: &str) -> String {
+    let mut per_class = String::from("| class |");
+    for name in r.models.keys() {
+        per_class.push_str(&format!(" {name} F1 |"));
+    }
+    per_class.push('\n');
+    for (k, class) in r.class_names.iter().enumerate() {
+        per_class.push_str(&format!("| {class} |"));
+        for m in r.models.values() {
+            per_class.push_str(&format!(" {:.3} |", m.quality.per_class[k].f1));
+        }
+        per_class.push('\n');
+    }
+    format!(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>distill report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+th {{ background: #f3f3f3; }}
+.meta {{ color: #555; font-size: 13px; }}
+</style></head><body>
+<h1>distill report</h1>
+<p class="meta">distill {version} · seed {seed} · student seeds {seeds:?} · {eval_set} · preprocessing <code>{pre}</code><br>
+training data fingerprint <code>{fp}</code></p>
+<h2>Comparison</h2>
+{table}
+<h2>Training curves</h2>
+{curves}
+<h2>Accuracy against latency</h2>
+{tradeoff}
+<h2>Per-class F1</h2>
+{per_class}
+</body></html>
+"#,
+        version = escape(&r.distill_version),
+        seed = r.seed,
+        seeds = r.student_seeds,
+        eval_set = escape(&r.eval_set),
+        pre = escape(&r.preprocessing),
+        fp = escape(&r.dataset_fingerprint),
+        table = tables_to_html(&summary_table(r)),
+        curves = curves_svg,
+        tradeoff = tradeoff_svg,
+        per_class = tables_to_html(&per_class),
+    )
+}

@@ -1,0 +1,155 @@
+//! The report as Markdown, and the comparison table printed to the terminal.
+
+use super::Report;
+use std::fmt::Write;
+
+const ORDER: [&str; 3] = ["teacher", "student_kd", "student_baseline"];
+
+fn bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.2} MiB", n as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    }
+}
+
+/// The main comparison table (Markdown syntax, also readable in a terminal).
+pub fn summary_table(r: &Report) -> String {
+    let mut s = String::new();
+    let teacher_params = r.models.get("teacher").map_or(1, |m| m.params.max(1));
+    s.push_str("| model | params | ×teacher | file | accuracy | best-epoch acc | macro-F1 | agreement | ECE | p50 ms | p99 ms | samples/s |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for name in ORDER {
+        let Some(m) = r.models.get(name) else {
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "| {name} | {} | 1/{:.0} | {} | {:.2}% | {:.2}% (ep {}) | {:.4} | {:.2}% | {:.4} | {:.3} | {:.3} | {:.0} |",
+            m.params,
+            teacher_params as f64 / m.params.max(1) as f64,
+            bytes(m.file_bytes),
+            100.0 * m.quality.accuracy,
+            100.0 * m.best_epoch_accuracy,
+            m.best_epoch,
+            m.quality.macro_f1,
+            100.0 * m.quality.agreement_with_teacher.unwrap_or(1.0),
+            m.quality.ece,
+            m.speed.latency_ms_b1_p50,
+            m.speed.latency_ms_b1_p99,
+            m.speed.throughput_per_s,
+        );
+    }
+    if r.student_seeds.len() > 1 {
+        let _ = writeln!(
+            s,
+            "\nStudents over seeds {:?} (mean ± sample std, %):\n",
+            r.student_seeds
+        );
+        s.push_str("| student | test accuracy | last-epoch acc | best-epoch acc | macro-F1 | agreement |\n|---|---:|---:|---:|---:|---:|\n");
+        for (name, sum) in &r.seed_summary {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {} |",
+                sum.accuracy.pct(),
+                sum.last_epoch_accuracy.pct(),
+                sum.best_epoch_accuracy.pct(),
+                sum.macro_f1.pct(),
+                sum.agreement_with_teacher.pct()
+            );
+        }
+    }
+    s
+}
+
+/// The whole report as Markdown.
+pub fn to_markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# distill report\n");
+    let _ = writeln!(
+        s,
+        "distill {} · seed {} · student seeds {:?} · evaluated on the {} · preprocessing `{}`\n",
+        r.distill_version, r.seed, r.student_seeds, r.eval_set, r.preprocessing
+    );
+    let _ = writeln!(s, "Training data fingerprint `{}`\n", r.dataset_fingerprint);
+    let kd = &r.config.objective;
+    let _ = writeln!(
+        s,
+        "Objective of `student_kd`: α = {} · CE + (1 − α) · [{}], T = {}. `student_baseline` is the same student on hard labels only.\n",
+        kd.alpha,
+        kd.terms
+            .iter()
+            .map(|t| format!("{:?}", t))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        kd.temperature
+    );
+    s.push_str("## Comparison\n\n");
+    s.push_str(&summary_table(r));
+    s.push_str("\nAccuracy, macro-F1, agreement and ECE on the held-out set; `best-epoch acc` is the best per-epoch monitor accuracy. Latency at batch 1, throughput at batch ");
+    let _ = writeln!(
+        s,
+        "{}.\n",
+        r.models
+            .values()
+            .next()
+            .map_or(0, |m| m.speed.throughput_batch)
+    );
+    s.push_str("![training curves](training_curves.svg)\n\n![accuracy vs latency](accuracy_vs_latency.svg)\n\n");
+    s.push_str("## Per-class F1\n\n| class |");
+    for name in ORDER.iter().filter(|n| r.models.contains_key(**n)) {
+        let _ = write!(s, " {name} P / R / F1 |");
+    }
+    s.push_str("\n|---|");
+    for _ in ORDER.iter().filter(|n| r.models.contains_key(**n)) {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for (k, class) in r.class_names.iter().enumerate() {
+        let _ = write!(s, "| {class} |");
+        for name in ORDER {
+            if let Some(m) = r.models.get(name) {
+                let c = &m.quality.per_class[k];
+                let _ = write!(s, " {:.3} / {:.3} / {:.3} |", c.precision, c.recall, c.f1);
+            }
+        }
+        s.push('\n');
+    }
+    if let Some(st) = &r.soft_labels {
+        let _ = writeln!(
+            s,
+            "\n## Soft-label store\n\n{} shard(s), {} bytes, {:.1} bytes per training sample (fp16 logits + header).",
+            st.shards, st.bytes, st.bytes_per_sample
+        );
+    }
+    if let Some(t) = &r.timings {
+        let _ = writeln!(
+            s,
+            "\n## Timings\n\nteacher training {:.1}s · soft-label recording {:.1}s · student runs {:.1}s",
+            t.teacher_train_s, t.record_s, t.students_train_s
+        );
+    }
+    s.push_str("\n## Confusion matrices (rows: true class, columns: predicted)\n");
+    for name in ORDER {
+        if let Some(m) = r.models.get(name) {
+            let _ = writeln!(s, "\n### {name}\n");
+            s.push_str("| |");
+            for k in 0..r.class_names.len() {
+                let _ = write!(s, " {k} |");
+            }
+            s.push_str("\n|---|");
+            for _ in 0..r.class_names.len() {
+                s.push_str("---:|");
+            }
+            s.push('\n');
+            for (k, row) in m.quality.confusion.iter().enumerate() {
+                let _ = write!(s, "| {k} {} |", r.class_names[k]);
+                for v in row {
+                    let _ = write!(s, " {v} |");
+                }
+                s.push('\n');
+            }
+        }
+    }
+    s
+}

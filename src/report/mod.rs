@@ -1,0 +1,322 @@
+//! The comparison report: every model measured on the same held-out set, written as JSON (for
+//! programs), Markdown and self-contained HTML with charts (for people), and printed.
+
+mod charts;
+mod html;
+mod markdown;
+
+pub use markdown::{summary_table, to_markdown};
+
+use crate::config::Experiment;
+use crate::data::Splits;
+use crate::error::Result;
+use crate::eval::{QualityMetrics, SpeedMetrics, measure_speed, predict_logits, quality};
+use crate::fsutil;
+use crate::pipeline::{
+    RunOptions, StudentKind, load_history, load_model, soft_labels_dir, student_path, teacher_path,
+};
+use crate::train::EpochRecord;
+use burn::module::Module;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One model's numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelReport {
+    /// Architecture, e.g. `cnn [32, 32]-[64, 64] fc[256]`.
+    pub architecture: String,
+    /// Seed the model was trained with.
+    pub seed: u64,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Size of the saved safetensors file.
+    pub file_bytes: u64,
+    /// Quality on the held-out set.
+    #[serde(flatten)]
+    pub quality: QualityMetrics,
+    /// Speed.
+    #[serde(flatten)]
+    pub speed: SpeedMetrics,
+    /// Monitor accuracy after the last epoch.
+    pub last_epoch_accuracy: f64,
+    /// Best monitor accuracy over the epochs.
+    pub best_epoch_accuracy: f64,
+    /// Epoch of the best monitor accuracy.
+    pub best_epoch: usize,
+    /// Mean training seconds per epoch.
+    pub seconds_per_epoch: f64,
+    /// Per-epoch records.
+    pub history: Vec<EpochRecord>,
+}
+
+/// Mean and sample standard deviation over seeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stat {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (n − 1); 0 for one value.
+    pub std: f64,
+    /// The values, in seed order.
+    pub values: Vec<f64>,
+}
+
+impl Stat {
+    /// Summarises `values`.
+    pub fn of(values: Vec<f64>) -> Stat {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = if values.len() > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Stat { mean, std, values }
+    }
+
+    /// `mean ± std` in percent.
+    pub fn pct(&self) -> String {
+        format!("{:.2} ± {:.2}", 100.0 * self.mean, 100.0 * self.std)
+    }
+}
+
+/// A student's results over its seeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedSummary {
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// Test accuracy of the last-epoch model.
+    pub accuracy: Stat,
+    /// Monitor accuracy at the last epoch.
+    pub last_epoch_accuracy: Stat,
+    /// Best monitor accuracy over the epochs.
+    pub best_epoch_accuracy: Stat,
+    /// Macro-F1 on the test set.
+    pub macro_f1: Stat,
+    /// Top-1 agreement with the teacher.
+    pub agreement_with_teacher: Stat,
+}
+
+/// Wall-clock seconds of the steps of a run (absent when the report was rebuilt by `compare`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Teacher training.
+    pub teacher_train_s: f64,
+    /// Soft-label recording.
+    pub record_s: f64,
+    /// All student runs.
+    pub students_train_s: f64,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// distill's version.
+    pub distill_version: String,
+    /// The experiment's seed.
+    pub seed: u64,
+    /// Seeds of the student runs.
+    pub student_seeds: Vec<u64>,
+    /// Fingerprint of the training set.
+    pub dataset_fingerprint: String,
+    /// Fingerprint of the evaluation set.
+    pub eval_fingerprint: String,
+    /// Preprocessing of every model's input.
+    pub preprocessing: String,
+    /// Which set the numbers are measured on.
+    pub eval_set: String,
+    /// Class names.
+    pub class_names: Vec<String>,
+    /// `teacher`, `student_kd` and `student_baseline` (students: the first seed's run).
+    pub models: BTreeMap<String, ModelReport>,
+    /// Students over all seeds.
+    pub seed_summary: BTreeMap<String, SeedSummary>,
+    /// Soft-label store size.
+    pub soft_labels: Option<StoreInfo>,
+    /// Step timings.
+    pub timings: Option<Timings>,
+    /// The resolved experiment.
+    pub config: Experiment,
+}
+
+/// Size of the soft-label store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreInfo {
+    /// Bytes of all shard files.
+    pub bytes: u64,
+    /// Bytes per training sample.
+    pub bytes_per_sample: f64,
+    /// Shard files.
+    pub shards: usize,
+}
+
+fn store_info(dir: &std::path::Path, samples: usize) -> Option<StoreInfo> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let sizes: Vec<u64> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "dsl"))
+        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+        .collect();
+    let bytes: u64 = sizes.iter().sum();
+    Some(StoreInfo {
+        bytes,
+        bytes_per_sample: bytes as f64 / samples.max(1) as f64,
+        shards: sizes.len(),
+    })
+}
+
+/// Evaluates the teacher and every student found under `opts.out`, writes `report.json`,
+/// `report.md`, `report.html` and the charts there, and prints the table.
+pub fn compare(
+    experiment: &Experiment,
+    splits: &Splits,
+    opts: &RunOptions,
+    timings: Option<Timings>,
+) -> Result<Report> {
+    let device = &opts.device;
+    let test = &splits.test;
+    let names = experiment.class_names();
+    let ev = &experiment.evaluation;
+    let (h, w) = (test.height, test.width);
+    let measure = |role: &str,
+                   path: &std::path::Path,
+                   seed: u64,
+                   teacher_logits: Option<&[f32]>,
+                   speed: Option<&SpeedMetrics>|
+     -> Result<(ModelReport, Vec<f32>)> {
+        let model = load_model(experiment, role, splits, path, device)?;
+        let logits = predict_logits(&model, test, splits.normalize, 512, device);
+        let mut q = quality(
+            &logits,
+            &test.labels,
+            &names,
+            teacher_logits.or(Some(&logits)),
+            ev.ece_bins,
+        );
+        if teacher_logits.is_none() {
+            q.kl_to_teacher = Some(0.0);
+        }
+        let speed = match speed {
+            Some(s) => s.clone(),
+            None => {
+                if opts.progress {
+                    eprintln!("timing {role} ({} batch-1 runs)...", ev.latency_runs);
+                }
+                measure_speed(
+                    &model,
+                    h,
+                    w,
+                    ev.latency_runs,
+                    ev.warmup_runs,
+                    ev.throughput_batch,
+                    device,
+                )
+            }
+        };
+        let history = load_history(path)?;
+        let (best_epoch, best) = history.iter().fold((0, 0.0), |b, r| {
+            if r.monitor_accuracy > b.1 {
+                (r.epoch, r.monitor_accuracy)
+            } else {
+                b
+            }
+        });
+        let spe = history.iter().map(|r| r.seconds).sum::<f64>() / history.len().max(1) as f64;
+        let file_bytes = std::fs::metadata(path)
+            .map_err(|e| crate::error::Error::io(path, e))?
+            .len();
+        let cfg = if role == "teacher" {
+            &experiment.teacher.model
+        } else {
+            &experiment.student.model
+        };
+        Ok((
+            ModelReport {
+                architecture: cfg.describe(),
+                seed,
+                params: model.num_params(),
+                file_bytes,
+                quality: q,
+                speed,
+                last_epoch_accuracy: history.last().map_or(0.0, |r| r.monitor_accuracy),
+                best_epoch_accuracy: best,
+                best_epoch,
+                seconds_per_epoch: spe,
+                history,
+            },
+            logits,
+        ))
+    };
+    let (teacher, teacher_logits) = measure(
+        "teacher",
+        &teacher_path(&opts.out),
+        experiment.seed,
+        None,
+        None,
+    )?;
+    let mut models = BTreeMap::new();
+    models.insert("teacher".to_string(), teacher);
+    let mut seed_summary = BTreeMap::new();
+    let mut student_speed: Option<SpeedMetrics> = None;
+    for kind in [StudentKind::Kd, StudentKind::Baseline] {
+        let mut runs = Vec::new();
+        for &seed in &experiment.student_seeds {
+            let path = student_path(&opts.out, kind, seed);
+            let (r, _) = measure(
+                "student",
+                &path,
+                seed,
+                Some(&teacher_logits),
+                student_speed.as_ref(),
+            )?;
+            student_speed.get_or_insert_with(|| r.speed.clone());
+            runs.push(r);
+        }
+        let stat = |f: &dyn Fn(&ModelReport) -> f64| Stat::of(runs.iter().map(f).collect());
+        seed_summary.insert(
+            kind.name().to_string(),
+            SeedSummary {
+                seeds: experiment.student_seeds.clone(),
+                accuracy: stat(&|r| r.quality.accuracy),
+                last_epoch_accuracy: stat(&|r| r.last_epoch_accuracy),
+                best_epoch_accuracy: stat(&|r| r.best_epoch_accuracy),
+                macro_f1: stat(&|r| r.quality.macro_f1),
+                agreement_with_teacher: stat(&|r| r.quality.agreement_with_teacher.unwrap_or(0.0)),
+            },
+        );
+        models.insert(kind.name().to_string(), runs.swap_remove(0));
+    }
+    let report = Report {
+        distill_version: env!("CARGO_PKG_VERSION").to_string(),
+        seed: experiment.seed,
+        student_seeds: experiment.student_seeds.clone(),
+        dataset_fingerprint: splits.train.fingerprint(),
+        eval_fingerprint: test.fingerprint(),
+        preprocessing: splits.preprocessing(),
+        eval_set: format!("test set, {} images", test.len()),
+        class_names: names,
+        models,
+        seed_summary,
+        soft_labels: store_info(&soft_labels_dir(&opts.out), splits.train.len()),
+        timings,
+        config: experiment.clone(),
+    };
+    write_report(&report, &opts.out)?;
+    println!("{}", summary_table(&report));
+    Ok(report)
+}
+
+/// Writes `report.json`, `report.md`, `report.html` and the SVG charts into `out`.
+pub fn write_report(report: &Report, out: &std::path::Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(report).expect("report serialises");
+    fsutil::write_atomic(&out.join("report.json"), &json)?;
+    let curves = charts::training_curves(report)?;
+    let tradeoff = charts::accuracy_vs_latency(report)?;
+    fsutil::write_atomic(&out.join("training_curves.svg"), curves.as_bytes())?;
+    fsutil::write_atomic(&out.join("accuracy_vs_latency.svg"), tradeoff.as_bytes())?;
+    fsutil::write_atomic(&out.join("report.md"), to_markdown(report).as_bytes())?;
+    fsutil::write_atomic(
+        &out.join("report.html"),
+        html::to_html(report, &curves, &tradeoff).as_bytes(),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! The soft-label store: a teacher's logits for every training image, recorded once.
+//!
+//! One file per shard (`shard-00000-of-00004.dsl`), each written atomically by an independent
+//! process. A shard file is:
+//!
+//! ```text
+//! b"DSTLSOFT" | u32 LE version (1) | u32 LE header length | header JSON | rows × classes f16 LE
+//! ```
+//!
+//! The header holds the total sample count, the shard's row range, the class count, the teacher's
+//! weight hash, the dataset fingerprint, the preprocessing and a SHA-256 of the payload. Reading
+//! refuses a store that belongs to other data, another teacher or other preprocessing, and says
+//! which one differs.
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use burn::tensor::{Device, Tensor, TensorData};
+use half::f16;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"DSTLSOFT";
+const VERSION: u32 = 1;
+
+/// What a store was recorded from; a reader must present the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// SHA-256 of the teacher's weights file.
+    pub teacher_hash: String,
+    /// [`ImageDataset::fingerprint`](crate::data::ImageDataset::fingerprint) of the training set.
+    pub dataset_fingerprint: String,
+    /// How images were preprocessed before the teacher saw them.
+    pub preprocessing: String,
+}
+
+/// The header of one shard file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardHeader {
+    /// Samples in the whole store.
+    pub num_samples: usize,
+    /// Classes per sample.
+    pub num_classes: usize,
+    /// This shard's index, 0-based.
+    pub shard_index: usize,
+    /// Shards in the store.
+    pub num_shards: usize,
+    /// First row (inclusive).
+    pub start: usize,
+    /// Last row (exclusive).
+    pub end: usize,
+    /// Element type of the payload.
+    pub dtype: String,
+    /// What the logits were recorded from.
+    pub provenance: Provenance,
+    /// SHA-256 of the payload bytes.
+    pub payload_sha256: String,
+}
+
+/// The rows `[start, end)` that shard `index` of `count` covers, for `total` samples.
+pub fn shard_range(total: usize, index: usize, count: usize) -> (usize, usize) {
+    (total * index / count, total * (index + 1) / count)
+}
+
+/// The file name of shard `index` of `count`.
+pub fn shard_file_name(index: usize, count: usize) -> String {
+    format!("shard-{index:05}-of-{count:05}.dsl")
+}
+
+/// Writes one shard file atomically: `logits` holds `(end − start) × num_classes` values.
+pub fn write_shard(dir: &Path, header: &ShardHeader, logits: &[f32]) -> Result<PathBuf> {
+    let path = dir.join(shard_file_name(header.shard_index, header.num_shards));
+    let rows = header.end - header.start;
+    assert_eq!(
+        logits.len(),
+        rows * header.num_classes,
+        "shard payload size"
+    );
+    let mut payload = Vec::with_capacity(logits.len() * 2);
+    for &v in logits {
+        payload.extend_from_slice(&f16::from_f32(v).to_le_bytes());
+    }
+    let mut header = header.clone();
+    header.dtype = "f16".into();
+    header.payload_sha256 = fsutil::sha256_hex(&payload);
+    let json = serde_json::to_vec(&header).expect("header serialises");
+    let mut bytes = Vec::with_capacity(16 + json.len() + payload.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&json);
+    bytes.extend_from_slice(&payload);
+    fsutil::write_atomic(&path, &bytes)?;
+    Ok(path)
+}
+
+/// Reads and checks one shard file: magic, version, header, payload size and checksum.
+pub fn read_shard(path: &Path) -> Result<(ShardHeader, Vec<f32>)> {
+    let err = |message: String| Error::SoftLabels {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = fsutil::read(path)?;
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err(err("not a distill soft-label shard (bad magic)".into()));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(err(format!(
+            "format version {version}, this distill reads {VERSION}"
+        )));
+    }
+    let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+    let json = bytes
+        .get(16..16 + hlen)
+        .ok_or_else(|| err("truncated header".into()))?;
+    let header: ShardHeader =
+        serde_json::from_slice(json).map_err(|e| err(format!("unreadable header: {e}")))?;
+    if header.dtype != "f16" {
+        return Err(err(format!("dtype {:?}, expected \"f16\"", header.dtype)));
+    }
+    if header.end < header.start || header.end > header.num_samples || header.num_classes == 0 {
+        return Err(err(format!(
+            "inconsistent header: rows {}..{} of {}, {} classes",
+            header.start, header.end, header.num_samples, header.num_classes
+        )));
+    }
+    let payload = &bytes[16 + hlen..];
+    let expected = (header.end - header.start) * header.num_classes * 2;
+    if payload.len() != expected {
+        return Err(err(format!(
+            "truncated or padded payload: {} bytes, header says {expected}",
+            payload.len()
+        )));
+    }
+    if fsutil::sha256_hex(payload) != header.payload_sha256 {
+        return Err(err("payload checksum mismatch: the file is corrupt".into()));
+    }
+    let logits = payload
+        .chunks_exact(2)
+        .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+        .collect();
+    Ok((header, logits))
+}
+
+/// A whole store, read back from all its shards.
+#[derive(Debug, Clone)]
+pub struct SoftLabels {
+    /// `num_samples × num_classes` teacher logits (decoded from f16).
+    pub logits: Vec<f32>,
+    /// Samples.
+    pub num_samples: usize,
+    /// Classes.
+    pub num_classes: usize,
+    /// What they were recorded from.
+    pub provenance: Provenance,
+    /// Shard files read.
+    pub shards: usize,
+}
+
+impl SoftLabels {
+    /// Opens the store in `dir` and checks that it is complete and was recorded from
+    /// `expected` (same data, teacher and preprocessing).
+    pub fn open(dir: &Path, expected: &Provenance) -> Result<Self> {
+        let err = |path: &Path, message: String| Error::SoftLabels {
+            path: path.to_path_buf(),
+            message,
+        };
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "dsl"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(err(
+                dir,
+                "no shard files (*.dsl); run `distill record` first".into(),
+            ));
+        }
+        let mut shards: Vec<(ShardHeader, Vec<f32>, PathBuf)> = Vec::new();
+        for f in files {
+            let (h, l) = read_shard(&f)?;
+            shards.push((h, l, f));
+        }
+        let first = shards[0].0.clone();
+        let mut seen = vec![false; first.num_shards];
+        for (h, _, path) in &shards {
+            if h.num_shards != first.num_shards
+                || h.num_samples != first.num_samples
+                || h.num_classes != first.num_classes
+            {
+                return Err(err(
+                    path,
+                    format!(
+                        "belongs to another recording: {} shards / {} samples / {} classes, others say {} / {} / {}",
+                        h.num_shards,
+                        h.num_samples,
+                        h.num_classes,
+                        first.num_shards,
+                        first.num_samples,
+                        first.num_classes
+                    ),
+                ));
+            }
+            if h.shard_index >= h.num_shards
+                || (h.start, h.end) != shard_range(h.num_samples, h.shard_index, h.num_shards)
+            {
+                return Err(err(
+                    path,
+                    format!(
+                        "shard {} covers rows {}..{}, which is not its range",
+                        h.shard_index, h.start, h.end
+                    ),
+                ));
+            }
+            seen[h.shard_index] = true;
+            check_provenance(&h.provenance, expected, path)?;
+        }
+        if let Some(missing) = seen.iter().position(|s| !s) {
+            return Err(err(
+                dir,
+                format!(
+                    "incomplete store: shard {missing} of {} ({}) is missing",
+                    first.num_shards,
+                    shard_file_name(missing, first.num_shards)
+                ),
+            ));
+        }
+        shards.sort_by_key(|(h, _, _)| h.shard_index);
+        let logits: Vec<f32> = shards.into_iter().flat_map(|(_, l, _)| l).collect();
+        Ok(SoftLabels {
+            logits,
+            num_samples: first.num_samples,
+            num_classes: first.num_classes,
+            provenance: first.provenance,
+            shards: first.num_shards,
+        })
+    }
+
+    /// The teacher's logits for the samples at `indices`, as a `[n, classes]` tensor.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> Tensor<2> {
+        let c = self.num_classes;
+        let mut out = Vec::with_capacity(indices.len() * c);
+        for &i in indices {
+            out.extend_from_slice(&self.logits[i * c..(i + 1) * c]);
+        }
+        Tensor::<2>::from_data(TensorData::new(out, [indices.len(), c]), device)
+    }
+}
+
+fn check_provenance(found: &Provenance, expected: &Provenance, path: &Path) -> Result<()> {
+    let mismatch = |what: &str, f: &str, e: &str| Error::SoftLabels {
+        path: path.to_path_buf(),
+        message: format!(
+            "recorded for another {what}: store has {f}, expected {e}; record the soft labels again"
+        ),
+    };
+    if found.dataset_fingerprint != expected.dataset_fingerprint {
+        return Err(mismatch(
+            "dataset (fingerprint)",
+            &found.dataset_fingerprint,
+            &expected.dataset_fingerprint,
+        ));
+    }
+    if found.teacher_hash != expected.teacher_hash {
+        return Err(mismatch(
+            "teacher (weights hash)",
+            &found.teacher_hash,
+            &expected.teacher_hash,
+        ));
+    }
+    if found.preprocessing != expected.preprocessing {
+        return Err(mismatch(
+            "preprocessing",
+            &found.preprocessing,
+            &expected.preprocessing,
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provenance() -> Provenance {
+        Provenance {
+            teacher_hash: "t".into(),
+            dataset_fingerprint: "d".into(),
+            preprocessing: "p".into(),
+        }
+    }
+
+    fn header(index: usize, count: usize, total: usize) -> ShardHeader {
+        let (start, end) = shard_range(total, index, count);
+        ShardHeader {
+            num_samples: total,
+            num_classes: 3,
+            shard_index: index,
+            num_shards: count,
+            start,
+            end,
+            dtype: String::new(),
+            provenance: provenance(),
+            payload_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn shards_cover_every_row_once() {
+        for total in [0, 1, 7, 100] {
+            for count in 1..6 {
+                let mut next = 0;
+                for i in 0..count {
+                    let (s, e) = shard_range(total, i, count);
+                    assert_eq!(s, next);
+                    next = e;
+                }
+                assert_eq!(next, total);
+            }
+        }
+    }
+
+    #[test]
+    fn sharded_write_reads_back_as_one_store_within_f16_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let total = 7;
+        let all: Vec<f32> = (0..total * 3).map(|v| v as f32 * 0.37 - 3.0).collect();
+        for i in 0..3 {
+            let h = header(i, 3, total);
+            write_shard(dir.path(), &h, &all[h.start * 3..h.end * 3]).unwrap();
+        }
+        let store = SoftLabels::open(dir.path(), &provenance()).unwrap();
+        assert_eq!(
+            (store.num_samples, store.num_classes, store.shards),
+            (7, 3, 3)
+        );
+        for (a, b) in store.logits.iter().zip(&all) {
+            assert!((a - b).abs() <= b.abs() * 1e-3 + 1e-3);
+        }
+    }
+
+    #[test]
+    fn refuses_missing_shard_other_data_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let h0 = header(0, 2, 4);
+        write_shard(dir.path(), &h0, &[0.0; 6]).unwrap();
+        let e = SoftLabels::open(dir.path(), &provenance())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shard 1 of 2") && e.contains("missing"), "{e}");
+
+        let h1 = header(1, 2, 4);
+        let p1 = write_shard(dir.path(), &h1, &[1.0; 6]).unwrap();
+        let mut other = provenance();
+        other.dataset_fingerprint = "x".into();
+        let e = SoftLabels::open(dir.path(), &other)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dataset (fingerprint)") && e.contains("store has d, expected x"),
+            "{e}"
+        );
+        let mut other = provenance();
+        other.teacher_hash = "y".into();
+        let e = SoftLabels::open(dir.path(), &other)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("teacher (weights hash)"), "{e}");
+
+        let mut bytes = std::fs::read(&p1).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&p1, &bytes).unwrap();
+        let e = SoftLabels::open(dir.path(), &provenance())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("checksum mismatch"), "{e}");
+        std::fs::write(&p1, &bytes[..bytes.len() - 2]).unwrap();
+        let e = SoftLabels::open(dir.path(), &provenance())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("truncated"), "{e}");
+    }
+}

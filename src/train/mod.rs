@@ -1,0 +1,319 @@
+//! Training: one loop for the teacher, the KD student and the no-KD baseline.
+//!
+//! The student's soft-label term reads the teacher's logits from the recorded store
+//! ([`SoftLabels`]), so offline KD never runs the teacher. Checkpoints are written every epoch
+//! and `resume` continues from the last one with the same batch order.
+
+pub mod checkpoint;
+
+use crate::config::{OptimizerConfig, ScheduleConfig, TrainConfig};
+use crate::data::{Splits, epoch_order, make_batch};
+use crate::error::{Error, Result};
+use crate::eval::{accuracy_of, predict_logits};
+use crate::models::{Model, ModelConfig};
+use crate::objective::Objective;
+use crate::progress::Progress;
+use crate::soft_labels::SoftLabels;
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// One epoch's numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (on the augmented batches, in training mode).
+    pub train_accuracy: f64,
+    /// Accuracy on the monitor set (validation split, or the test set when there is none).
+    pub monitor_accuracy: f64,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Wall-clock seconds of the training pass (evaluation excluded).
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_s: f64,
+}
+
+/// What to train and how.
+pub struct TrainJob<'a> {
+    /// Name shown in progress and errors (`teacher`, `student_kd`, ...).
+    pub name: &'a str,
+    /// Architecture.
+    pub model: &'a ModelConfig,
+    /// Recipe.
+    pub recipe: &'a TrainConfig,
+    /// Data.
+    pub splits: &'a Splits,
+    /// Loss.
+    pub objective: &'a Objective,
+    /// Recorded teacher logits, required when the objective needs the teacher.
+    pub soft_labels: Option<&'a SoftLabels>,
+    /// Seed of initialisation, batch order, augmentation and dropout.
+    pub seed: u64,
+    /// Augment the training images (teacher training; never with recorded soft labels).
+    pub augment: bool,
+    /// Where checkpoints go.
+    pub checkpoint_dir: &'a Path,
+    /// Continue from the last checkpoint there.
+    pub resume: bool,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Train at most this many epochs in this call, then return (checkpointed, resumable).
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// A trained model and its history.
+#[derive(Debug)]
+pub struct Trained {
+    /// The model after the last epoch, in evaluation mode.
+    pub model: Model,
+    /// Per-epoch records.
+    pub history: Vec<EpochRecord>,
+}
+
+impl Trained {
+    /// Monitor accuracy after the last epoch.
+    pub fn last_accuracy(&self) -> f64 {
+        self.history.last().map_or(0.0, |r| r.monitor_accuracy)
+    }
+
+    /// Best monitor accuracy over the epochs and the epoch that reached it.
+    pub fn best(&self) -> (usize, f64) {
+        self.history.iter().fold((0, f64::MIN), |b, r| {
+            if r.monitor_accuracy > b.1 {
+                (r.epoch, r.monitor_accuracy)
+            } else {
+                b
+            }
+        })
+    }
+
+    /// Mean training seconds per epoch.
+    pub fn seconds_per_epoch(&self) -> f64 {
+        self.history.iter().map(|r| r.seconds).sum::<f64>() / self.history.len().max(1) as f64
+    }
+}
+
+/// Builds the optimiser a recipe names.
+pub fn build_optimizer(recipe: &TrainConfig) -> ModuleOptimizer {
+    let wd = recipe.weight_decay;
+    let decay = (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
+    match recipe.optimizer {
+        OptimizerConfig::Sgd {
+            momentum, nesterov, ..
+        } => SgdConfig::new()
+            .with_momentum((momentum > 0.0).then(|| {
+                MomentumConfig::new()
+                    .with_momentum(momentum)
+                    .with_dampening(0.0)
+                    .with_nesterov(nesterov)
+            }))
+            .with_weight_decay(decay)
+            .init(),
+        OptimizerConfig::Adam { .. } => AdamConfig::new().with_weight_decay(decay).init(),
+        OptimizerConfig::Adamw { .. } => AdamWConfig::new().with_weight_decay(wd as f32).init(),
+    }
+}
+
+/// The learning rate at `step` (0-based) of `total` steps, in epoch `epoch` (0-based).
+pub fn learning_rate(recipe: &TrainConfig, step: usize, total: usize, epoch: usize) -> f64 {
+    let peak = recipe.optimizer.lr();
+    match recipe.schedule {
+        ScheduleConfig::Constant => peak,
+        ScheduleConfig::Cosine => {
+            peak * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total.max(1) as f64).cos())
+        }
+        ScheduleConfig::Step { every, gamma } => peak * gamma.powi((epoch / every) as i32),
+    }
+}
+
+/// A hash of everything that defines a run, so that a checkpoint of another run is refused.
+fn run_key(job: &TrainJob) -> String {
+    let text = format!(
+        "{}|{:?}|{:?}|{:?}|{}|{}|{}",
+        job.name,
+        job.model,
+        job.recipe,
+        job.objective.config(),
+        job.seed,
+        job.augment,
+        job.splits.train.fingerprint()
+    );
+    crate::fsutil::sha256_hex(text.as_bytes())
+}
+
+/// burn's random generator (initialisation, dropout) is process-wide: trainings in one process
+/// take turns, so that a seed gives the same model whatever else the process does.
+static RNG_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Trains a model from scratch (or from its last checkpoint with `resume`).
+pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
+    let _turn = RNG_TURN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if job.objective.needs_teacher() && job.soft_labels.is_none() {
+        return Err(Error::Argument {
+            arg: "soft labels".into(),
+            value: "none".into(),
+            reason: format!(
+                "training {} with a KD objective needs a recorded soft-label store",
+                job.name
+            ),
+        });
+    }
+    let train = &job.splits.train;
+    if let Some(s) = job.soft_labels
+        && (s.num_samples != train.len() || s.num_classes != train.num_classes)
+    {
+        return Err(Error::Argument {
+            arg: "soft labels".into(),
+            value: format!("{} samples x {} classes", s.num_samples, s.num_classes),
+            reason: format!(
+                "the training set has {} samples x {} classes",
+                train.len(),
+                train.num_classes
+            ),
+        });
+    }
+    let ad = device.clone().autodiff();
+    device.seed(job.seed);
+    let input = [1, train.height, train.width];
+    let mut model = job.model.init(input, train.num_classes, &ad);
+    let mut optimizer = build_optimizer(job.recipe);
+    let key = run_key(job);
+    let mut history = Vec::new();
+    if job.resume
+        && let Some((m, o, state)) =
+            checkpoint::load(job.checkpoint_dir, &key, model.clone(), optimizer.clone())?
+    {
+        model = m;
+        optimizer = o;
+        history = state.history;
+        if job.progress {
+            eprintln!("{}: resuming after epoch {}", job.name, state.epochs_done);
+        }
+    }
+    let bs = job.recipe.batch_size;
+    let epochs = job.recipe.epochs;
+    let steps_per_epoch = train.len().div_ceil(bs);
+    let total_steps = steps_per_epoch * epochs;
+    let norm = job.splits.normalize;
+    let first_epoch = history.len();
+    let last_epoch = job
+        .stop_after_epochs
+        .map_or(epochs, |n| epochs.min(first_epoch + n));
+    for epoch in first_epoch..last_epoch {
+        device.seed(job.seed.wrapping_add(1000 * (epoch as u64 + 1)));
+        let order = epoch_order(train.len(), job.seed, epoch);
+        let mut aug_rng =
+            StdRng::seed_from_u64(job.seed ^ (epoch as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let bar = Progress::new(
+            steps_per_epoch as u64,
+            &format!("{} {}/{}", job.name, epoch + 1, epochs),
+            job.progress,
+        );
+        let start = Instant::now();
+        let (mut loss_sum, mut correct, mut seen, mut lr) = (0f64, 0usize, 0usize, 0f64);
+        for (step, chunk) in order.chunks(bs).enumerate() {
+            if chunk.len() < 2 {
+                continue; // BatchNorm needs two samples
+            }
+            let global = epoch * steps_per_epoch + step;
+            lr = learning_rate(job.recipe, global, total_steps, epoch);
+            let augment = (job.augment
+                && (job.recipe.augment.crop_padding > 0 || job.recipe.augment.hflip))
+                .then_some((&job.recipe.augment, &mut aug_rng));
+            let batch = make_batch(train, chunk, norm, augment, &ad);
+            let logits = model.forward(batch.images);
+            let teacher = job.soft_labels.map(|s| s.batch(chunk, &ad));
+            let loss = job
+                .objective
+                .loss(logits.clone(), batch.labels.clone(), teacher);
+            let value = loss
+                .clone()
+                .into_data()
+                .try_to_vec::<f32>()
+                .map(|v| v[0])
+                .unwrap_or(f32::NAN);
+            if !value.is_finite() {
+                return Err(Error::NonFiniteLoss {
+                    model: job.name.to_string(),
+                    value,
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    global_step: global + 1,
+                });
+            }
+            let hits = logits
+                .argmax(1)
+                .reshape([chunk.len()])
+                .equal(batch.labels)
+                .int()
+                .sum();
+            correct += hits
+                .into_data()
+                .try_to_vec_as::<i64>()
+                .map(|v| v[0] as usize)
+                .unwrap_or(0);
+            seen += chunk.len();
+            loss_sum += value as f64 * chunk.len() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr, model, grads);
+            bar.step(|| {
+                let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                format!(
+                    "loss {:.4} acc {:.2}% {:.0} img/s",
+                    loss_sum / seen as f64,
+                    100.0 * correct as f64 / seen as f64,
+                    rate
+                )
+            });
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let eval_model = model.valid();
+        let monitor = job.splits.monitor();
+        let logits = predict_logits(&eval_model, monitor, norm, 512, device);
+        let monitor_accuracy = accuracy_of(&logits, &monitor.labels, monitor.num_classes);
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            monitor_accuracy,
+            lr,
+            seconds,
+            samples_per_s: seen as f64 / seconds.max(1e-9),
+        };
+        bar.finish(&format!(
+            "{} epoch {}/{}: loss {:.4}, train acc {:.2}%, monitor acc {:.2}%, {:.1}s ({:.0} img/s)",
+            job.name,
+            epoch + 1,
+            epochs,
+            record.train_loss,
+            100.0 * record.train_accuracy,
+            100.0 * record.monitor_accuracy,
+            seconds,
+            record.samples_per_s
+        ));
+        history.push(record);
+        let state = checkpoint::CheckpointState {
+            epochs_done: epoch + 1,
+            run_key: key.clone(),
+            history: history.clone(),
+        };
+        checkpoint::save(job.checkpoint_dir, &model, &optimizer, &state)?;
+    }
+    Ok(Trained {
+        model: model.valid(),
+        history,
+    })
+}

@@ -1,0 +1,208 @@
+//! End-to-end properties of the pipeline on tiny generated data.
+
+mod common;
+
+use distill::config::Experiment;
+use distill::eval::predict_logits;
+use distill::pipeline::{
+    RunOptions, StudentKind, load_model, open_soft_labels, prepare, run_all, student_path,
+    teacher_path, train_student,
+};
+
+fn options(out: &std::path::Path) -> RunOptions {
+    RunOptions::new(out)
+}
+
+#[test]
+fn full_run_writes_reports_with_required_keys_and_kd_follows_teacher() {
+    let (dir, config) = common::setup(&[("student_seeds = [1]", "student_seeds = [1, 2]")]);
+    let experiment = Experiment::load(&config).unwrap();
+    let out = dir.path().join("out");
+    let report = run_all(&experiment, &options(&out)).unwrap();
+
+    // The teacher learns the separable problem; losses went down.
+    let teacher = &report.models["teacher"];
+    assert!(
+        teacher.quality.accuracy > 0.9,
+        "teacher accuracy {}",
+        teacher.quality.accuracy
+    );
+    let h = &teacher.history;
+    assert!(
+        h.last().unwrap().train_loss < h[0].train_loss,
+        "teacher loss did not decrease: {h:?}"
+    );
+
+    // The JSON report carries what the issue promises.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    for model in ["teacher", "student_kd", "student_baseline"] {
+        let m = &json["models"][model];
+        for key in [
+            "accuracy",
+            "macro_precision",
+            "macro_recall",
+            "macro_f1",
+            "per_class",
+            "agreement_with_teacher",
+            "ece",
+            "params",
+            "file_bytes",
+            "latency_ms_b1_p50",
+            "latency_ms_b1_p99",
+            "throughput_per_s",
+        ] {
+            assert!(!m[key].is_null(), "models.{model}.{key} missing");
+        }
+    }
+    assert_eq!(json["seed"], 7);
+    assert!(json["distill_version"].is_string());
+    assert!(json["dataset_fingerprint"].as_str().unwrap().len() == 64);
+    assert_eq!(json["config"]["objective"]["temperature"], 4.0);
+    assert_eq!(
+        json["seed_summary"]["student_kd"]["accuracy"]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    for f in [
+        "report.md",
+        "report.html",
+        "training_curves.svg",
+        "accuracy_vs_latency.svg",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("student_kd"));
+
+    // The store holds the teacher's evaluation-mode logits (no dropout, BatchNorm running
+    // statistics), to fp16 precision.
+    let splits = prepare(&experiment).unwrap();
+    let device = distill::default_device();
+    let teacher_model = load_model(
+        &experiment,
+        "teacher",
+        &splits,
+        &teacher_path(&out),
+        &device,
+    )
+    .unwrap();
+    let expected = predict_logits(&teacher_model, &splits.train, splits.normalize, 64, &device);
+    let store = open_soft_labels(&splits, &teacher_path(&out), &out.join("soft_labels")).unwrap();
+    for (a, b) in store.logits.iter().zip(&expected) {
+        assert!(
+            (a - b).abs() <= 2e-3 * b.abs().max(1.0),
+            "stored {a} vs teacher {b}"
+        );
+    }
+
+    // Soft labels: fp16, 2 bytes per logit plus one header.
+    let store = report.soft_labels.as_ref().unwrap();
+    assert!(store.bytes_per_sample >= 6.0 && store.bytes_per_sample < 6.0 + 2000.0 / 240.0);
+}
+
+#[test]
+fn kd_student_agrees_with_teacher_more_than_baseline() {
+    // A student with α = 0 learns only from the teacher's soft labels; it must agree with the
+    // teacher at least as well as the hard-label baseline, and well above chance.
+    let (dir, config) =
+        common::setup(&[("alpha = 0.1", "alpha = 0.0"), ("epochs = 2", "epochs = 4")]);
+    let experiment = Experiment::load(&config).unwrap();
+    let out = dir.path().join("out");
+    let report = run_all(&experiment, &options(&out)).unwrap();
+    let kd = report.models["student_kd"]
+        .quality
+        .agreement_with_teacher
+        .unwrap();
+    let base = report.models["student_baseline"]
+        .quality
+        .agreement_with_teacher
+        .unwrap();
+    assert!(kd > 0.8, "KD agreement {kd}");
+    assert!(
+        kd + 1e-9 >= base - 0.02,
+        "KD agreement {kd} vs baseline {base}"
+    );
+}
+
+#[test]
+fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
+    let (dir, config) = common::setup(&[]);
+    let experiment = Experiment::load(&config).unwrap();
+    let splits = prepare(&experiment).unwrap();
+
+    // Uninterrupted: 2 epochs.
+    let a = dir.path().join("a");
+    let straight = train_student(
+        &experiment,
+        &splits,
+        StudentKind::Baseline,
+        None,
+        1,
+        &options(&a),
+    )
+    .unwrap();
+    assert_eq!(straight.history.len(), 2);
+
+    // Interrupted after epoch 1, then resumed.
+    let b = dir.path().join("b");
+    let mut opts = options(&b);
+    opts.stop_after_epochs = Some(1);
+    let partial =
+        train_student(&experiment, &splits, StudentKind::Baseline, None, 1, &opts).unwrap();
+    assert_eq!(partial.history.len(), 1);
+    opts.stop_after_epochs = None;
+    opts.resume = true;
+    let resumed =
+        train_student(&experiment, &splits, StudentKind::Baseline, None, 1, &opts).unwrap();
+    assert_eq!(resumed.history.len(), 2);
+    assert_eq!(
+        resumed.history[0].train_loss,
+        straight.history[0].train_loss
+    );
+    assert_eq!(
+        resumed.history[1].train_loss,
+        straight.history[1].train_loss
+    );
+    let device = distill::default_device();
+    let logits = |dir: &std::path::Path| {
+        let model = load_model(
+            &experiment,
+            "student",
+            &splits,
+            &student_path(dir, StudentKind::Baseline, 1),
+            &device,
+        )
+        .unwrap();
+        predict_logits(&model, &splits.test, splits.normalize, 64, &device)
+    };
+    assert!(
+        logits(&a) == logits(&b),
+        "resumed weights differ from the uninterrupted run's"
+    );
+
+    // A checkpoint of another run (here another seed... of the same name, another recipe) is refused.
+    let mut other = experiment.clone();
+    other.student.train.optimizer = toml::from_str("type = \"sgd\"\nlr = 0.1").unwrap();
+    let e = train_student(&other, &splits, StudentKind::Baseline, None, 1, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("another model, recipe"), "{e}");
+}
+
+#[test]
+fn store_of_other_data_is_refused_naming_the_fingerprint() {
+    let (dir, config) = common::setup(&[]);
+    let experiment = Experiment::load(&config).unwrap();
+    let out = dir.path().join("out");
+    run_all(&experiment, &options(&out)).unwrap();
+    let mut other = experiment.clone();
+    other.data.train_limit = Some(120);
+    let splits = prepare(&other).unwrap();
+    let e = open_soft_labels(&splits, &teacher_path(&out), &out.join("soft_labels"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("dataset (fingerprint)"), "{e}");
+}
