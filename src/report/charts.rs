@@ -41,6 +41,8 @@ pub fn training_curves(r: &Report) -> Result<String> {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .x_labels(max_epochs.min(20))
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .x_desc("epoch")
             .y_desc("accuracy (%)")
             .draw()
@@ -115,12 +117,21 @@ pub fn accuracy_vs_latency(r: &Report) -> Result<String> {
             chart
                 .draw_series(std::iter::once(Circle::new(p, 6, color.filled())))
                 .map_err(err)?;
+            // Labels of points in the right half go to their left, so that they stay inside.
+            let label = format!("{name} ({} params)", m.params);
+            let anchor_right = p.0 > lmax * 0.5;
+            let style = TextStyle::from(("sans-serif", 13).into_font()).pos(
+                plotters::style::text_anchor::Pos::new(
+                    if anchor_right {
+                        plotters::style::text_anchor::HPos::Right
+                    } else {
+                        plotters::style::text_anchor::HPos::Left
+                    },
+                    plotters::style::text_anchor::VPos::Bottom,
+                ),
+            );
             chart
-                .draw_series(std::iter::once(Text::new(
-                    format!("{name} ({} params)", m.params),
-                    (p.0, p.1),
-                    ("sans-serif", 13),
-                )))
+                .draw_series(std::iter::once(Text::new(label, p, style)))
                 .map_err(err)?;
         }
         root.present().map_err(err)?;
