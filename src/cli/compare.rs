@@ -1,9 +1,7 @@
 //! `distill compare`: rebuild the report from the models saved in an output folder.
 
-use super::{Cli, Common, options};
-use distill::config::Experiment;
+use super::{Cli, Common};
 use distill::error::Result;
-use distill::pipeline::prepare;
 
 /// Arguments of `distill compare`.
 #[derive(clap::Args)]
@@ -14,9 +12,7 @@ pub struct Args {
 
 /// Writes the report.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    let experiment = Experiment::load(&args.common.config)?;
-    let splits = prepare(&experiment)?;
-    let opts = options(cli, args.common.out.clone(), false)?;
+    let (experiment, splits, opts) = args.common.load(cli, false)?;
     distill::report::compare(&experiment, &splits, &opts, None)?;
     println!("report: {}", args.common.out.join("report.html").display());
     Ok(())

@@ -9,8 +9,10 @@ mod student;
 mod train;
 
 use clap::{Parser, Subcommand};
+use distill::config::Experiment;
+use distill::data::Splits;
 use distill::error::Result;
-use distill::pipeline::RunOptions;
+use distill::pipeline::{RunOptions, prepare, soft_labels_dir, teacher_path};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +56,36 @@ pub struct Common {
     /// Output folder.
     #[arg(long, default_value = "runs/experiment")]
     out: PathBuf,
+}
+
+impl Common {
+    /// Loads the experiment and its data, and builds the run options.
+    fn load(&self, cli: &Cli, resume: bool) -> Result<(Experiment, Splits, RunOptions)> {
+        let experiment = Experiment::load(&self.config)?;
+        let splits = prepare(&experiment)?;
+        Ok((experiment, splits, options(cli, self.out.clone(), resume)?))
+    }
+}
+
+/// Where the teacher and its soft-label store are, when not in the output folder.
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// Teacher weights (default: OUT/teacher.safetensors).
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Soft-label store folder (default: OUT/soft_labels).
+    #[arg(long)]
+    store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The teacher's weights and the store folder, defaulting to those under `out`.
+    fn resolve(&self, out: &std::path::Path) -> (PathBuf, PathBuf) {
+        (
+            self.teacher.clone().unwrap_or_else(|| teacher_path(out)),
+            self.store.clone().unwrap_or_else(|| soft_labels_dir(out)),
+        )
+    }
 }
 
 fn options(cli: &Cli, out: PathBuf, resume: bool) -> Result<RunOptions> {

@@ -1,22 +1,16 @@
 //! `distill record`: run the teacher once over the training set and store its logits.
 
-use super::{Cli, Common, options};
-use distill::config::Experiment;
+use super::{Cli, Common, StoreArgs};
 use distill::error::{Error, Result};
-use distill::pipeline::{prepare, record_soft_labels, soft_labels_dir, teacher_path};
-use std::path::PathBuf;
+use distill::pipeline::record_soft_labels;
 
 /// Arguments of `distill record`.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     common: Common,
-    /// Teacher weights (default: OUT/teacher.safetensors).
-    #[arg(long)]
-    teacher: Option<PathBuf>,
-    /// Store folder (default: OUT/soft_labels).
-    #[arg(long)]
-    store: Option<PathBuf>,
+    #[command(flatten)]
+    paths: StoreArgs,
     /// Record only shard i of N (0-based), e.g. `--shard 2/8`; shards are independent processes.
     #[arg(long, default_value = "0/1")]
     shard: String,
@@ -42,17 +36,8 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 /// Records one shard.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     let shard = parse_shard(&args.shard)?;
-    let experiment = Experiment::load(&args.common.config)?;
-    let splits = prepare(&experiment)?;
-    let opts = options(cli, args.common.out.clone(), false)?;
-    let teacher = args
-        .teacher
-        .clone()
-        .unwrap_or_else(|| teacher_path(&opts.out));
-    let store = args
-        .store
-        .clone()
-        .unwrap_or_else(|| soft_labels_dir(&opts.out));
+    let (experiment, splits, opts) = args.common.load(cli, false)?;
+    let (teacher, store) = args.paths.resolve(&opts.out);
     let file = record_soft_labels(&experiment, &splits, &teacher, &store, shard, &opts)?;
     println!("wrote {}", file.display());
     Ok(())

@@ -1,13 +1,8 @@
 //! `distill student`: train the student against the recorded soft labels, or the baseline.
 
-use super::{Cli, Common, options};
-use distill::config::Experiment;
+use super::{Cli, Common, StoreArgs};
 use distill::error::Result;
-use distill::pipeline::{
-    StudentKind, open_soft_labels, prepare, soft_labels_dir, student_path, teacher_path,
-    train_student,
-};
-use std::path::PathBuf;
+use distill::pipeline::{StudentKind, open_soft_labels, student_path, train_student};
 
 /// Arguments of `distill student`.
 #[derive(clap::Args)]
@@ -20,12 +15,8 @@ pub struct Args {
     /// Seed (default: the experiment's first student seed).
     #[arg(long)]
     seed: Option<u64>,
-    /// Teacher weights the store was recorded from (default: OUT/teacher.safetensors).
-    #[arg(long)]
-    teacher: Option<PathBuf>,
-    /// Store folder (default: OUT/soft_labels).
-    #[arg(long)]
-    store: Option<PathBuf>,
+    #[command(flatten)]
+    paths: StoreArgs,
     /// Continue from the last checkpoint.
     #[arg(long)]
     resume: bool,
@@ -33,9 +24,7 @@ pub struct Args {
 
 /// Trains one student.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    let experiment = Experiment::load(&args.common.config)?;
-    let splits = prepare(&experiment)?;
-    let opts = options(cli, args.common.out.clone(), args.resume)?;
+    let (experiment, splits, opts) = args.common.load(cli, args.resume)?;
     let seed = args.seed.unwrap_or(experiment.student_seeds[0]);
     let kind = if args.baseline {
         StudentKind::Baseline
@@ -44,14 +33,7 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     };
     let soft = match kind {
         StudentKind::Kd => {
-            let teacher = args
-                .teacher
-                .clone()
-                .unwrap_or_else(|| teacher_path(&opts.out));
-            let store = args
-                .store
-                .clone()
-                .unwrap_or_else(|| soft_labels_dir(&opts.out));
+            let (teacher, store) = args.paths.resolve(&opts.out);
             Some(open_soft_labels(&splits, &teacher, &store)?)
         }
         StudentKind::Baseline => None,

@@ -1,9 +1,8 @@
 //! `distill train`: train the teacher.
 
-use super::{Cli, Common, options};
-use distill::config::Experiment;
+use super::{Cli, Common};
 use distill::error::Result;
-use distill::pipeline::{prepare, teacher_path, train_teacher};
+use distill::pipeline::{teacher_path, train_teacher};
 
 /// Arguments of `distill train`.
 #[derive(clap::Args)]
@@ -17,9 +16,7 @@ pub struct Args {
 
 /// Trains the teacher into `OUT/teacher.safetensors`.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    let experiment = Experiment::load(&args.common.config)?;
-    let splits = prepare(&experiment)?;
-    let opts = options(cli, args.common.out.clone(), args.resume)?;
+    let (experiment, splits, opts) = args.common.load(cli, args.resume)?;
     let trained = train_teacher(&experiment, &splits, &opts)?;
     let (best_epoch, best) = trained.best();
     println!(
