@@ -205,4 +205,21 @@ fn store_of_other_data_is_refused_naming_the_fingerprint() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("dataset (fingerprint)"), "{e}");
+
+    // Weights of another architecture are refused in one line naming what is missing.
+    let splits = prepare(&experiment).unwrap();
+    let e = load_model(
+        &experiment,
+        "student",
+        &splits,
+        &teacher_path(&out),
+        &distill::default_device(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("does not fit this architecture") && e.contains("missing Cnn."),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
 }

@@ -198,20 +198,43 @@ impl Model {
                 message: "no such file".into(),
             });
         }
+        // Partial application reports what is missing in one structured result, which is then
+        // refused below: every tensor must be there, with nothing left over.
         let mut store = SafetensorsStore::from_file(path)
             .validate(true)
-            .allow_partial(false);
+            .allow_partial(true);
         let result = self.load_from(&mut store).map_err(|e| Error::Weights {
             path: path.to_path_buf(),
-            message: format!("cannot load: {e}"),
+            message: format!(
+                "cannot load: {}",
+                e.to_string().lines().next().unwrap_or("")
+            ),
         })?;
-        if !result.errors.is_empty() || !result.missing.is_empty() {
+        let list = |v: Vec<String>| {
+            let n = v.len();
+            let mut shown: Vec<String> = v.into_iter().take(3).collect();
+            if n > 3 {
+                shown.push(format!("and {} more", n - 3));
+            }
+            shown.join(", ")
+        };
+        if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+            let mut parts = Vec::new();
+            if !result.missing.is_empty() {
+                parts.push(format!(
+                    "missing {}",
+                    list(result.missing.into_iter().map(|(p, _)| p).collect())
+                ));
+            }
+            if !result.unused.is_empty() {
+                parts.push(format!("unexpected {}", list(result.unused)));
+            }
+            if !result.errors.is_empty() {
+                parts.push(list(result.errors.iter().map(|e| e.to_string()).collect()));
+            }
             return Err(Error::Weights {
                 path: path.to_path_buf(),
-                message: format!(
-                    "does not fit this architecture: missing {:?}, errors {:?}",
-                    result.missing, result.errors
-                ),
+                message: format!("does not fit this architecture: {}", parts.join("; ")),
             });
         }
         Ok(self)
