@@ -25,6 +25,11 @@ pub struct Experiment {
     pub teacher: ModelSection,
     /// The small model.
     pub student: ModelSection,
+    /// Output folders of other teachers (each holding `teacher.safetensors` and its recorded
+    /// `soft_labels/`), relative to the experiment file; `objective.teacher_weights` mixes them
+    /// in after this experiment's own teacher.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_teachers: Vec<PathBuf>,
     /// The distillation objective.
     #[serde(default)]
     pub objective: ObjectiveConfig,
@@ -277,6 +282,11 @@ impl Experiment {
         let mut experiment = Self::parse(&text, path)?;
         let base = path.parent().unwrap_or(Path::new(""));
         experiment.data.resolve_paths(base);
+        for dir in &mut experiment.extra_teachers {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
         Ok(experiment)
     }
 
@@ -307,6 +317,17 @@ impl Experiment {
             section.train.validate(&format!("{name}.train"), &bad)?;
         }
         self.objective.validate(self.data.num_classes, &bad)?;
+        let teachers = 1 + self.extra_teachers.len();
+        if self.objective.teacher_weights.len() > teachers {
+            return Err(bad(
+                "objective.teacher_weights",
+                format!("{:?}", self.objective.teacher_weights),
+                &format!(
+                    "one weight per teacher, but there are {teachers} (the teacher and {} extra_teachers)",
+                    self.extra_teachers.len()
+                ),
+            ));
+        }
         let e = &self.evaluation;
         if e.latency_runs == 0 {
             return Err(bad(

@@ -154,7 +154,7 @@ pub fn train_teacher(
         recipe: &experiment.teacher.train,
         splits,
         objective: &objective,
-        soft_labels: None,
+        soft_labels: &[],
         seed: experiment.seed,
         augment: true,
         checkpoint_dir: &opts.out.join("checkpoints").join("teacher"),
@@ -228,12 +228,37 @@ pub fn open_soft_labels(splits: &Splits, teacher: &Path, store: &Path) -> Result
     SoftLabels::open(store, &provenance(splits, teacher)?)
 }
 
+/// Opens the soft-label stores the experiment's objective combines: this run's own (`teacher`,
+/// `store`) first, then those of `extra_teachers`, as many as `objective.teacher_weights` has
+/// weights. Each is checked against these splits and its teacher.
+pub fn open_teacher_stores(
+    experiment: &Experiment,
+    splits: &Splits,
+    teacher: &Path,
+    store: &Path,
+) -> Result<Vec<SoftLabels>> {
+    let mut stores = vec![open_soft_labels(splits, teacher, store)?];
+    let wanted = experiment.objective.teacher_weights.len();
+    for dir in experiment
+        .extra_teachers
+        .iter()
+        .take(wanted.saturating_sub(1))
+    {
+        stores.push(open_soft_labels(
+            splits,
+            &teacher_path(dir),
+            &soft_labels_dir(dir),
+        )?);
+    }
+    Ok(stores)
+}
+
 /// Step 3: trains one student (KD against the store, or the baseline) with `seed`.
 pub fn train_student(
     experiment: &Experiment,
     splits: &Splits,
     kind: StudentKind,
-    soft_labels: Option<&SoftLabels>,
+    soft_labels: &[SoftLabels],
     seed: u64,
     opts: &RunOptions,
 ) -> Result<Trained> {
@@ -241,6 +266,7 @@ pub fn train_student(
         StudentKind::Kd => Objective::new(experiment.objective.clone()),
         StudentKind::Baseline => Objective::hard_labels_only(),
     };
+    let stores: Vec<&SoftLabels> = soft_labels.iter().collect();
     let name = format!("{}-seed{seed}", kind.name());
     let job = TrainJob {
         name: &name,
@@ -249,9 +275,9 @@ pub fn train_student(
         splits,
         objective: &objective,
         soft_labels: if kind == StudentKind::Kd {
-            soft_labels
+            &stores
         } else {
-            None
+            &[]
         },
         seed,
         augment: false,
@@ -293,12 +319,14 @@ pub fn run_all(experiment: &Experiment, opts: &RunOptions) -> Result<crate::repo
             open_soft_labels(&splits, &teacher, &store)?
         }
     };
+    drop(soft);
+    let stores = open_teacher_stores(experiment, &splits, &teacher, &store)?;
     timings.record_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for &seed in &experiment.student_seeds {
         for kind in [StudentKind::Kd, StudentKind::Baseline] {
             if !(opts.resume && student_path(&opts.out, kind, seed).is_file()) {
-                train_student(experiment, &splits, kind, Some(&soft), seed, opts)?;
+                train_student(experiment, &splits, kind, &stores, seed, opts)?;
             }
         }
     }

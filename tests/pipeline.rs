@@ -139,7 +139,7 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
         &experiment,
         &splits,
         StudentKind::Baseline,
-        None,
+        &[],
         1,
         &options(&a),
     )
@@ -151,12 +151,12 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     let mut opts = options(&b);
     opts.stop_after_epochs = Some(1);
     let partial =
-        train_student(&experiment, &splits, StudentKind::Baseline, None, 1, &opts).unwrap();
+        train_student(&experiment, &splits, StudentKind::Baseline, &[], 1, &opts).unwrap();
     assert_eq!(partial.history.len(), 1);
     opts.stop_after_epochs = None;
     opts.resume = true;
     let resumed =
-        train_student(&experiment, &splits, StudentKind::Baseline, None, 1, &opts).unwrap();
+        train_student(&experiment, &splits, StudentKind::Baseline, &[], 1, &opts).unwrap();
     assert_eq!(resumed.history.len(), 2);
     assert_eq!(
         resumed.history[0].train_loss,
@@ -186,7 +186,7 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     // A checkpoint of another run (here another seed... of the same name, another recipe) is refused.
     let mut other = experiment.clone();
     other.student.train.optimizer = toml::from_str("type = \"sgd\"\nlr = 0.1").unwrap();
-    let e = train_student(&other, &splits, StudentKind::Baseline, None, 1, &opts)
+    let e = train_student(&other, &splits, StudentKind::Baseline, &[], 1, &opts)
         .unwrap_err()
         .to_string();
     assert!(e.contains("another model, recipe"), "{e}");

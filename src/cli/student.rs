@@ -2,7 +2,7 @@
 
 use super::{Cli, Common, StoreArgs};
 use distill::error::Result;
-use distill::pipeline::{StudentKind, open_soft_labels, student_path, train_student};
+use distill::pipeline::{StudentKind, open_teacher_stores, student_path, train_student};
 
 /// Arguments of `distill student`.
 #[derive(clap::Args)]
@@ -31,14 +31,14 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     } else {
         StudentKind::Kd
     };
-    let soft = match kind {
+    let stores = match kind {
         StudentKind::Kd => {
             let (teacher, store) = args.paths.resolve(&opts.out);
-            Some(open_soft_labels(&splits, &teacher, &store)?)
+            open_teacher_stores(&experiment, &splits, &teacher, &store)?
         }
-        StudentKind::Baseline => None,
+        StudentKind::Baseline => Vec::new(),
     };
-    let trained = train_student(&experiment, &splits, kind, soft.as_ref(), seed, &opts)?;
+    let trained = train_student(&experiment, &splits, kind, &stores, seed, &opts)?;
     println!(
         "{}: last-epoch accuracy {:.2}%; saved {}",
         kind.name(),

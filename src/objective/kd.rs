@@ -26,6 +26,24 @@ pub fn kd_loss(
     kl.mul_scalar(t * t / n as f32)
 }
 
+/// [`kd_loss`], optionally on standardised logits (Sun et al. 2024, [`super::standardize`]).
+pub fn kd_loss_std(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    temperature: f64,
+    standardise: bool,
+) -> Tensor<1> {
+    if standardise {
+        kd_loss(
+            super::standardize(student_logits),
+            super::standardize(teacher_logits),
+            temperature,
+        )
+    } else {
+        kd_loss(student_logits, teacher_logits, temperature)
+    }
+}
+
 /// Mean cross-entropy of the student's logits against hard labels (`[1]`).
 pub fn cross_entropy(student_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let [n, _] = student_logits.dims();
@@ -99,7 +117,12 @@ mod tests {
             let objective = Objective::new(ObjectiveConfig {
                 alpha,
                 temperature: t,
-                terms: vec![TermConfig::Kd { weight: 1.0 }],
+                terms: vec![TermConfig::Kd {
+                    weight: 1.0,
+                    logit_std: false,
+                    temperature: None,
+                }],
+                ..ObjectiveConfig::default()
             });
             let total = objective.loss(zs.clone(), y, Some(zt));
             assert!((scalar(total.clone()) - loss).abs() < 1e-5, "T={t}");

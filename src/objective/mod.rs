@@ -1,12 +1,36 @@
 //! The distillation objective: `α · CE(y, z_s) + (1 − α) · Σ_k w_k · term_k(z_s, z_t; T)`.
 //!
 //! Each soft term is one file and one variant of the closed, serde-tagged [`TermConfig`] enum,
-//! so that the experiment file names it (`type = "kd"`) and the compiler checks every choice.
+//! so that the experiment file names it (`type = "dkd"`) and the compiler checks every choice.
 //! With `alpha`, `temperature` and a single `kd` term this is exactly Hinton's objective.
+//!
+//! Every term here works from the teacher's logits alone, so all of them run offline from the
+//! recorded soft-label store: KD, DKD and logit standardisation, DIST, and the relational terms
+//! (RKD, PKT, SP), which relate the samples of a batch to one another in the logit space.
+//! Several teachers' stores are combined first ([`combine_teachers`]).
 
+mod dist;
+mod dkd;
+mod ensemble;
 mod kd;
+mod logit_std;
+mod pkt;
+mod rkd;
+mod sp;
 
-pub use kd::{cross_entropy, kd_loss};
+#[cfg(test)]
+mod golden_values;
+#[cfg(test)]
+mod testing;
+
+pub use dist::dist_loss;
+pub use dkd::dkd_loss;
+pub use ensemble::{Combine, combine_teachers};
+pub use kd::{cross_entropy, kd_loss, kd_loss_std};
+pub use logit_std::standardize;
+pub use pkt::pkt_loss;
+pub use rkd::{rkd_angle_loss, rkd_distance_loss};
+pub use sp::sp_loss;
 
 use crate::config::BadField;
 use crate::error::Result;
@@ -20,12 +44,19 @@ pub struct ObjectiveConfig {
     /// Weight of the hard-label cross-entropy; the soft terms share `1 − alpha`.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
-    /// Softmax temperature of the soft terms.
+    /// Softmax temperature of the soft terms (a term may set its own).
     #[serde(default = "default_temperature")]
     pub temperature: f64,
     /// The soft-label terms, each with its weight.
     #[serde(default = "default_terms")]
     pub terms: Vec<TermConfig>,
+    /// One weight per teacher whose soft labels are combined: `[1.0]` (the default) is the
+    /// experiment's teacher alone; `[0.5, 0.5]` mixes it with the first of `extra_teachers`.
+    #[serde(default = "default_teacher_weights")]
+    pub teacher_weights: Vec<f64>,
+    /// How several teachers are combined: `probs` (mix the tempered distributions) or `logits`.
+    #[serde(default)]
+    pub combine: Combine,
 }
 
 fn default_alpha() -> f64 {
@@ -35,7 +66,14 @@ fn default_temperature() -> f64 {
     4.0
 }
 fn default_terms() -> Vec<TermConfig> {
-    vec![TermConfig::Kd { weight: 1.0 }]
+    vec![TermConfig::Kd {
+        weight: 1.0,
+        logit_std: false,
+        temperature: None,
+    }]
+}
+fn default_teacher_weights() -> Vec<f64> {
+    vec![1.0]
 }
 
 impl Default for ObjectiveConfig {
@@ -44,16 +82,81 @@ impl Default for ObjectiveConfig {
             alpha: default_alpha(),
             temperature: default_temperature(),
             terms: default_terms(),
+            teacher_weights: default_teacher_weights(),
+            combine: Combine::default(),
         }
     }
 }
 
 /// One soft-label term, picked by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TermConfig {
     /// Hinton's KD: `T² · KL(softmax(z_t/T) ‖ softmax(z_s/T))` ([`kd_loss`]).
     Kd {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+        /// Standardise both logit vectors first (Sun et al. 2024, [`standardize`]).
+        #[serde(default)]
+        logit_std: bool,
+        /// This term's temperature, instead of the objective's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temperature: Option<f64>,
+    },
+    /// Decoupled KD: `T² · (α · TCKD + β · NCKD)` ([`dkd_loss`]).
+    Dkd {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+        /// DKD's α: weight of the target-class term.
+        #[serde(default = "one")]
+        alpha: f64,
+        /// DKD's β: weight of the non-target term.
+        #[serde(default = "eight")]
+        beta: f64,
+        /// Standardise both logit vectors first.
+        #[serde(default)]
+        logit_std: bool,
+        /// This term's temperature, instead of the objective's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temperature: Option<f64>,
+    },
+    /// DIST: `τ² · (β · inter + γ · intra)` Pearson relations ([`dist_loss`]).
+    Dist {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+        /// Weight of the inter-class (per-sample) relation.
+        #[serde(default = "one")]
+        beta: f64,
+        /// Weight of the intra-class (per-class) relation.
+        #[serde(default = "one")]
+        gamma: f64,
+        /// This term's temperature τ, instead of the objective's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temperature: Option<f64>,
+    },
+    /// RKD distance-wise term on the batch's logits ([`rkd_distance_loss`]).
+    RkdDistance {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+    },
+    /// RKD angle-wise term on the batch's logits ([`rkd_angle_loss`]).
+    RkdAngle {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+    },
+    /// Probabilistic knowledge transfer on the batch's logits ([`pkt_loss`]).
+    Pkt {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+    },
+    /// Similarity-preserving KD on the batch's logits ([`sp_loss`]).
+    Sp {
         /// Weight within the soft part.
         #[serde(default = "one")]
         weight: f64,
@@ -63,26 +166,107 @@ pub enum TermConfig {
 fn one() -> f64 {
     1.0
 }
+fn eight() -> f64 {
+    8.0
+}
 
 impl TermConfig {
     /// The term's weight.
     pub fn weight(&self) -> f64 {
         match self {
-            TermConfig::Kd { weight } => *weight,
+            TermConfig::Kd { weight, .. }
+            | TermConfig::Dkd { weight, .. }
+            | TermConfig::Dist { weight, .. }
+            | TermConfig::RkdDistance { weight }
+            | TermConfig::RkdAngle { weight }
+            | TermConfig::Pkt { weight }
+            | TermConfig::Sp { weight } => *weight,
+        }
+    }
+
+    /// The name used in the experiment file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TermConfig::Kd { .. } => "kd",
+            TermConfig::Dkd { .. } => "dkd",
+            TermConfig::Dist { .. } => "dist",
+            TermConfig::RkdDistance { .. } => "rkd_distance",
+            TermConfig::RkdAngle { .. } => "rkd_angle",
+            TermConfig::Pkt { .. } => "pkt",
+            TermConfig::Sp { .. } => "sp",
+        }
+    }
+
+    /// A short human-readable form, e.g. `1·dkd(α=1, β=8, std)`.
+    pub fn describe(&self) -> String {
+        let t = |t: &Option<f64>| t.map(|t| format!(", T={t}")).unwrap_or_default();
+        let s = |on: &bool| if *on { ", std" } else { "" };
+        let inner = match self {
+            TermConfig::Kd {
+                logit_std,
+                temperature,
+                ..
+            } => format!(
+                "kd({}{})",
+                s(logit_std).trim_start_matches(", "),
+                t(temperature)
+            ),
+            TermConfig::Dkd {
+                alpha,
+                beta,
+                logit_std,
+                temperature,
+                ..
+            } => format!("dkd(α={alpha}, β={beta}{}{})", s(logit_std), t(temperature)),
+            TermConfig::Dist {
+                beta,
+                gamma,
+                temperature,
+                ..
+            } => format!("dist(β={beta}, γ={gamma}{})", t(temperature)),
+            other => other.name().to_string(),
+        };
+        format!("{}·{}", self.weight(), inner.replace("(, ", "("))
+    }
+
+    /// The term's own temperature, if it sets one.
+    fn own_temperature(&self) -> Option<f64> {
+        match self {
+            TermConfig::Kd { temperature, .. }
+            | TermConfig::Dkd { temperature, .. }
+            | TermConfig::Dist { temperature, .. } => *temperature,
+            _ => None,
+        }
+    }
+
+    /// The term's named non-negative coefficients besides its weight.
+    fn coefficients(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            TermConfig::Dkd { alpha, beta, .. } => vec![("alpha", *alpha), ("beta", *beta)],
+            TermConfig::Dist { beta, gamma, .. } => vec![("beta", *beta), ("gamma", *gamma)],
+            _ => Vec::new(),
         }
     }
 }
 
 impl ObjectiveConfig {
-    /// Checks T > 0, 0 ≤ α ≤ 1 and non-negative weights.
-    pub fn validate(&self, _num_classes: usize, bad: BadField) -> Result<()> {
-        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(bad(
-                "objective.temperature",
-                self.temperature.to_string(),
-                "must be a number > 0",
-            ));
-        }
+    /// Checks T > 0, 0 ≤ α ≤ 1, non-negative weights and that each term fits the task.
+    pub fn validate(&self, num_classes: usize, bad: BadField) -> Result<()> {
+        let positive = |field: &str, v: f64| -> Result<()> {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(bad(field, v.to_string(), "must be a number > 0"))
+            }
+        };
+        let non_negative = |field: &str, v: f64| -> Result<()> {
+            if v >= 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(bad(field, v.to_string(), "must be a number >= 0"))
+            }
+        };
+        positive("objective.temperature", self.temperature)?;
         if !(0.0..=1.0).contains(&self.alpha) {
             return Err(bad(
                 "objective.alpha",
@@ -91,12 +275,21 @@ impl ObjectiveConfig {
             ));
         }
         for (i, term) in self.terms.iter().enumerate() {
-            let w = term.weight();
-            if !(w >= 0.0 && w.is_finite()) {
+            let field = format!("objective.terms[{i}]");
+            non_negative(&format!("{field}.weight"), term.weight())?;
+            if let Some(t) = term.own_temperature() {
+                positive(&format!("{field}.temperature"), t)?;
+            }
+            for (name, v) in term.coefficients() {
+                non_negative(&format!("{field}.{name}"), v)?;
+            }
+            if matches!(term, TermConfig::Dkd { .. }) && num_classes < 3 {
                 return Err(bad(
-                    &format!("objective.terms[{i}].weight"),
-                    w.to_string(),
-                    "must be a number >= 0",
+                    &format!("{field}.type"),
+                    "\"dkd\"".into(),
+                    &format!(
+                        "DKD decouples the gold class from the other classes, which needs at least 3 classes (data.num_classes = {num_classes})"
+                    ),
                 ));
             }
         }
@@ -107,7 +300,48 @@ impl ObjectiveConfig {
                 "alpha < 1 gives weight to soft terms, but none is listed",
             ));
         }
+        if self.teacher_weights.is_empty() {
+            return Err(bad(
+                "objective.teacher_weights",
+                "[]".into(),
+                "give one weight per teacher (the default is [1.0])",
+            ));
+        }
+        for (i, &w) in self.teacher_weights.iter().enumerate() {
+            non_negative(&format!("objective.teacher_weights[{i}]"), w)?;
+        }
+        if self.teacher_weights.iter().sum::<f64>() <= 0.0 {
+            return Err(bad(
+                "objective.teacher_weights",
+                format!("{:?}", self.teacher_weights),
+                "at least one weight must be > 0",
+            ));
+        }
         Ok(())
+    }
+
+    /// A one-line description, e.g. `α=0.5 · CE + 0.5 · [1·kd], T=4`.
+    pub fn describe(&self) -> String {
+        let terms = self
+            .terms
+            .iter()
+            .map(TermConfig::describe)
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let mut s = format!(
+            "{} · CE + {} · [{}], T = {}",
+            self.alpha,
+            ((1.0 - self.alpha) * 1e9).round() / 1e9,
+            terms,
+            self.temperature
+        );
+        if self.teacher_weights.len() > 1 {
+            s.push_str(&format!(
+                ", teachers {:?} ({:?})",
+                self.teacher_weights, self.combine
+            ));
+        }
+        s
     }
 }
 
@@ -129,6 +363,8 @@ impl Objective {
             alpha: 1.0,
             temperature: 1.0,
             terms: Vec::new(),
+            teacher_weights: default_teacher_weights(),
+            combine: Combine::default(),
         })
     }
 
@@ -137,12 +373,28 @@ impl Objective {
         self.config.alpha < 1.0 && self.config.terms.iter().any(|t| t.weight() > 0.0)
     }
 
+    /// How many teachers' soft labels the objective combines.
+    pub fn teacher_count(&self) -> usize {
+        self.config.teacher_weights.len()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ObjectiveConfig {
         &self.config
     }
 
-    /// The scalar loss (`[1]`) of a batch. `teacher_logits` must be given when
+    /// The target logits from one batch of each teacher (in `teacher_weights` order).
+    pub fn teacher_target(&self, teachers: Vec<Tensor<2>>) -> Tensor<2> {
+        combine_teachers(
+            teachers,
+            &self.config.teacher_weights,
+            self.config.combine,
+            self.config.temperature,
+        )
+    }
+
+    /// The scalar loss (`[1]`) of a batch. `teacher_logits` (combined, see
+    /// [`teacher_target`](Self::teacher_target)) must be given when
     /// [`needs_teacher`](Self::needs_teacher) is true.
     pub fn loss(
         &self,
@@ -151,18 +403,140 @@ impl Objective {
         teacher_logits: Option<Tensor<2>>,
     ) -> Tensor<1> {
         let c = &self.config;
-        let mut total = cross_entropy(student_logits.clone(), labels).mul_scalar(c.alpha as f32);
-        if let (true, Some(teacher)) = (self.needs_teacher(), teacher_logits) {
-            let soft_weight = (1.0 - c.alpha) as f32;
-            for term in &c.terms {
-                let value = match term {
-                    TermConfig::Kd { .. } => {
-                        kd_loss(student_logits.clone(), teacher.clone(), c.temperature)
-                    }
-                };
-                total = total + value.mul_scalar(soft_weight * term.weight() as f32);
+        let mut total =
+            cross_entropy(student_logits.clone(), labels.clone()).mul_scalar(c.alpha as f32);
+        let Some(zt) = teacher_logits.filter(|_| self.needs_teacher()) else {
+            return total;
+        };
+        let soft_weight = (1.0 - c.alpha) as f32;
+        for term in &c.terms {
+            if term.weight() == 0.0 {
+                continue;
             }
+            let zs = student_logits.clone();
+            let t = term.own_temperature().unwrap_or(c.temperature);
+            let zt = zt.clone().detach();
+            let value = match term {
+                TermConfig::Kd { logit_std, .. } => kd_loss_std(zs, zt, t, *logit_std),
+                TermConfig::Dkd {
+                    alpha,
+                    beta,
+                    logit_std,
+                    ..
+                } => dkd_loss(zs, zt, labels.clone(), t, *alpha, *beta, *logit_std),
+                TermConfig::Dist { beta, gamma, .. } => dist_loss(zs, zt, t, *beta, *gamma),
+                TermConfig::RkdDistance { .. } => rkd_distance_loss(zs, zt),
+                TermConfig::RkdAngle { .. } => rkd_angle_loss(zs, zt),
+                TermConfig::Pkt { .. } => pkt_loss(zs, zt),
+                TermConfig::Sp { .. } => sp_loss(zs, zt),
+            };
+            total = total + value.mul_scalar(soft_weight * term.weight() as f32);
         }
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objective::golden_values::{DKD_A1_B8_T4, KD_STD_T2, PKT, Y, Z_S, Z_T};
+    use crate::objective::testing::scalar;
+
+    fn parse(text: &str) -> std::result::Result<ObjectiveConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn terms_are_parsed_by_name_with_defaults() {
+        let c = parse(
+            r#"
+            alpha = 0.2
+            terms = [
+              { type = "kd", logit_std = true },
+              { type = "dkd", beta = 4.0 },
+              { type = "dist", temperature = 1.0 },
+              { type = "rkd_distance", weight = 25.0 },
+              { type = "rkd_angle", weight = 50.0 },
+              { type = "pkt" },
+              { type = "sp", weight = 3000.0 },
+            ]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.terms.len(), 7);
+        assert_eq!(
+            c.terms[1],
+            TermConfig::Dkd {
+                weight: 1.0,
+                alpha: 1.0,
+                beta: 4.0,
+                logit_std: false,
+                temperature: None
+            }
+        );
+        assert_eq!(c.teacher_weights, vec![1.0]);
+        assert!(parse("terms = [{ type = \"dkd\", gamma = 1.0 }]").is_err());
+        assert!(parse("terms = [{ type = \"fitnet\" }]").is_err());
+    }
+
+    #[test]
+    fn weighted_sum_of_terms_matches_the_golden_parts() {
+        // 0.25·CE + 0.75·(2·KD_std(T=2) + 0.5·DKD(T=4) + 10·PKT), each part a golden value.
+        let config = parse(
+            r#"
+            alpha = 0.25
+            temperature = 4.0
+            terms = [
+              { type = "kd", weight = 2.0, logit_std = true, temperature = 2.0 },
+              { type = "dkd", weight = 0.5 },
+              { type = "pkt", weight = 10.0 },
+            ]
+            "#,
+        )
+        .unwrap();
+        let device = Device::flex();
+        let zs = Tensor::<2>::from_data(Z_S, &device);
+        let zt = Tensor::<2>::from_data(Z_T, &device);
+        let y = Tensor::<1, Int>::from_data(Y, &device);
+        let ce = scalar(cross_entropy(zs.clone(), y.clone()));
+        let got = scalar(Objective::new(config).loss(zs, y, Some(zt)));
+        let expected = 0.25 * ce + 0.75 * (2.0 * KD_STD_T2.0 + 0.5 * DKD_A1_B8_T4.0 + 10.0 * PKT.0);
+        assert!((got - expected).abs() < 1e-4, "{got} vs {expected}");
+    }
+
+    #[test]
+    fn validation_names_the_bad_field() {
+        let bad: BadField = &|field, value, reason| crate::error::Error::ConfigValue {
+            path: "x.toml".into(),
+            field: field.into(),
+            value,
+            reason: reason.into(),
+        };
+        let check = |text: &str, classes: usize| {
+            parse(text)
+                .unwrap()
+                .validate(classes, bad)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = check("terms = [{ type = \"dkd\" }]", 2);
+        assert!(
+            e.contains("objective.terms[0].type") && e.contains("3 classes"),
+            "{e}"
+        );
+        let e = check(
+            "terms = [{ type = \"kd\" }, { type = \"dist\", gamma = -1.0 }]",
+            10,
+        );
+        assert!(
+            e.contains("objective.terms[1].gamma") && e.contains("-1"),
+            "{e}"
+        );
+        let e = check("terms = [{ type = \"kd\", temperature = 0.0 }]", 10);
+        assert!(e.contains("objective.terms[0].temperature"), "{e}");
+        let e = check("teacher_weights = [0.5, -0.5]", 10);
+        assert!(e.contains("objective.teacher_weights[1]"), "{e}");
+        let e = check("teacher_weights = [0.0, 0.0]", 10);
+        assert!(e.contains("objective.teacher_weights"), "{e}");
     }
 }

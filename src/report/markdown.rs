@@ -72,17 +72,10 @@ pub fn to_markdown(r: &Report) -> String {
         r.distill_version, r.seed, r.student_seeds, r.eval_set, r.preprocessing
     );
     let _ = writeln!(s, "Training data fingerprint `{}`\n", r.dataset_fingerprint);
-    let kd = &r.config.objective;
     let _ = writeln!(
         s,
-        "Objective of `student_kd`: α = {} · CE + (1 − α) · [{}], T = {}. `student_baseline` is the same student on hard labels only.\n",
-        kd.alpha,
-        kd.terms
-            .iter()
-            .map(|t| format!("{:?}", t))
-            .collect::<Vec<_>>()
-            .join(" + "),
-        kd.temperature
+        "Objective of `student_kd`: {}. `student_baseline` is the same student on hard labels only.\n",
+        r.config.objective.describe()
     );
     s.push_str("## Comparison\n\n");
     s.push_str(&summary_table(r));

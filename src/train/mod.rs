@@ -56,8 +56,9 @@ pub struct TrainJob<'a> {
     pub splits: &'a Splits,
     /// Loss.
     pub objective: &'a Objective,
-    /// Recorded teacher logits, required when the objective needs the teacher.
-    pub soft_labels: Option<&'a SoftLabels>,
+    /// Recorded teacher logits, one store per teacher the objective combines; required when
+    /// the objective needs the teacher.
+    pub soft_labels: &'a [&'a SoftLabels],
     /// Seed of initialisation, batch order, augmentation and dropout.
     pub seed: u64,
     /// Augment the training images (teacher training; never with recorded soft labels).
@@ -161,29 +162,35 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
     let _turn = RNG_TURN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if job.objective.needs_teacher() && job.soft_labels.is_none() {
+    let stores: &[&SoftLabels] = if job.objective.needs_teacher() {
+        job.soft_labels
+    } else {
+        &[]
+    };
+    if job.objective.needs_teacher() && stores.len() != job.objective.teacher_count() {
         return Err(Error::Argument {
             arg: "soft labels".into(),
-            value: "none".into(),
+            value: format!("{} store(s)", stores.len()),
             reason: format!(
-                "training {} with a KD objective needs a recorded soft-label store",
-                job.name
+                "training {} with this objective needs {} recorded soft-label store(s), one per entry of objective.teacher_weights",
+                job.name,
+                job.objective.teacher_count()
             ),
         });
     }
     let train = &job.splits.train;
-    if let Some(s) = job.soft_labels
-        && (s.num_samples != train.len() || s.num_classes != train.num_classes)
-    {
-        return Err(Error::Argument {
-            arg: "soft labels".into(),
-            value: format!("{} samples x {} classes", s.num_samples, s.num_classes),
-            reason: format!(
-                "the training set has {} samples x {} classes",
-                train.len(),
-                train.num_classes
-            ),
-        });
+    for s in stores {
+        if s.num_samples != train.len() || s.num_classes != train.num_classes {
+            return Err(Error::Argument {
+                arg: "soft labels".into(),
+                value: format!("{} samples x {} classes", s.num_samples, s.num_classes),
+                reason: format!(
+                    "the training set has {} samples x {} classes",
+                    train.len(),
+                    train.num_classes
+                ),
+            });
+        }
     }
     let ad = device.clone().autodiff();
     device.seed(job.seed);
@@ -235,7 +242,10 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
                 .then_some((&job.recipe.augment, &mut aug_rng));
             let batch = make_batch(train, chunk, norm, augment, &ad);
             let logits = model.forward(batch.images);
-            let teacher = job.soft_labels.map(|s| s.batch(chunk, &ad));
+            let teacher = (!stores.is_empty()).then(|| {
+                job.objective
+                    .teacher_target(stores.iter().map(|s| s.batch(chunk, &ad)).collect())
+            });
             let loss = job
                 .objective
                 .loss(logits.clone(), batch.labels.clone(), teacher);
