@@ -14,7 +14,8 @@
 //! - [`train`]: the training loop, checkpoints and resume;
 //! - [`eval`]: metrics, latency and throughput;
 //! - [`report`]: JSON, Markdown and HTML reports with charts;
-//! - [`pipeline`]: the steps chained together.
+//! - [`pipeline`]: the steps chained together;
+//! - [`sweep`]: grids of temperatures, α and objectives over seeds, with their report.
 //!
 //! ```no_run
 //! use distill::{config::Experiment, pipeline::{RunOptions, run_all}};
@@ -37,6 +38,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod soft_labels;
+pub mod sweep;
 pub mod train;
 
 /// The built-in demo experiment (Fashion-MNIST subset embedded in the binary).

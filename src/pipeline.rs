@@ -253,7 +253,31 @@ pub fn open_teacher_stores(
     Ok(stores)
 }
 
-/// Step 3: trains one student (KD against the store, or the baseline) with `seed`.
+/// Checks, before any training, that the first `count − 1` of `extra_teachers` hold a teacher
+/// and a soft-label store.
+pub fn check_extra_teachers(experiment: &Experiment, count: usize) -> Result<()> {
+    for dir in experiment
+        .extra_teachers
+        .iter()
+        .take(count.saturating_sub(1))
+    {
+        for path in [teacher_path(dir), soft_labels_dir(dir)] {
+            if !path.exists() {
+                return Err(Error::io(
+                    path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "extra_teachers names this teacher, but it is not there (train and record it first)",
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Step 3: trains one student (KD against the stores, or the baseline) with `seed`, into
+/// `OUT/student_kd-seedN.safetensors` or `OUT/student_baseline-seedN.safetensors`.
 pub fn train_student(
     experiment: &Experiment,
     splits: &Splits,
@@ -266,31 +290,75 @@ pub fn train_student(
         StudentKind::Kd => Objective::new(experiment.objective.clone()),
         StudentKind::Baseline => Objective::hard_labels_only(),
     };
-    let stores: Vec<&SoftLabels> = soft_labels.iter().collect();
+    let stores = if kind == StudentKind::Kd {
+        soft_labels
+    } else {
+        &[]
+    };
     let name = format!("{}-seed{seed}", kind.name());
+    let weights = student_path(&opts.out, kind, seed);
+    train_student_as(
+        experiment, splits, &name, &objective, stores, seed, &weights, opts,
+    )
+}
+
+/// Trains the experiment's student with any `objective` under the run name `name`
+/// (checkpoints in `OUT/checkpoints/<name>`), and saves it to `weights` with its history.
+#[allow(clippy::too_many_arguments)]
+pub fn train_student_as(
+    experiment: &Experiment,
+    splits: &Splits,
+    name: &str,
+    objective: &Objective,
+    soft_labels: &[SoftLabels],
+    seed: u64,
+    weights: &Path,
+    opts: &RunOptions,
+) -> Result<Trained> {
+    let stores: Vec<&SoftLabels> = soft_labels.iter().collect();
     let job = TrainJob {
-        name: &name,
+        name,
         model: &experiment.student.model,
         recipe: &experiment.student.train,
         splits,
-        objective: &objective,
-        soft_labels: if kind == StudentKind::Kd {
-            &stores
-        } else {
-            &[]
-        },
+        objective,
+        soft_labels: &stores,
         seed,
         augment: false,
-        checkpoint_dir: &opts.out.join("checkpoints").join(&name),
+        checkpoint_dir: &opts.out.join("checkpoints").join(name),
         resume: opts.resume,
         progress: opts.progress,
         stop_after_epochs: opts.stop_after_epochs,
     };
     let trained = train(&job, &opts.device)?;
-    let path = student_path(&opts.out, kind, seed);
-    trained.model.save(&path)?;
-    save_history(&path, &trained.history)?;
+    trained.model.save(weights)?;
+    save_history(weights, &trained.history)?;
     Ok(trained)
+}
+
+/// Steps 1 and 2 under `opts.out`: trains the teacher and records its soft labels, unless
+/// (with `resume`) a teacher and a store that matches it are there already. Adds the seconds
+/// spent to `timings`.
+pub fn ensure_teacher_and_store(
+    experiment: &Experiment,
+    splits: &Splits,
+    opts: &RunOptions,
+    timings: &mut crate::report::Timings,
+) -> Result<()> {
+    let teacher = teacher_path(&opts.out);
+    let t = Instant::now();
+    if !(opts.resume && teacher.is_file()) {
+        train_teacher(experiment, splits, opts)?;
+    }
+    timings.teacher_train_s = t.elapsed().as_secs_f64();
+    let store = soft_labels_dir(&opts.out);
+    let t = Instant::now();
+    if !(opts.resume && open_soft_labels(splits, &teacher, &store).is_ok()) {
+        let _ = std::fs::remove_dir_all(&store);
+        record_soft_labels(experiment, splits, &teacher, &store, (0, 1), opts)?;
+    }
+    timings.record_s = t.elapsed().as_secs_f64();
+    Ok(())
 }
 
 /// Runs every step and writes the report; with `resume`, finished steps are reused.
@@ -302,26 +370,15 @@ pub fn run_all(experiment: &Experiment, opts: &RunOptions) -> Result<crate::repo
         resolved.as_bytes(),
     )?;
     let splits = prepare(experiment)?;
+    check_extra_teachers(experiment, experiment.objective.teacher_weights.len())?;
     let mut timings = crate::report::Timings::default();
-    let teacher = teacher_path(&opts.out);
-    let t = Instant::now();
-    if !(opts.resume && teacher.is_file()) {
-        train_teacher(experiment, &splits, opts)?;
-    }
-    timings.teacher_train_s = t.elapsed().as_secs_f64();
-    let store = soft_labels_dir(&opts.out);
-    let t = Instant::now();
-    let soft = match (opts.resume, open_soft_labels(&splits, &teacher, &store)) {
-        (true, Ok(s)) => s,
-        _ => {
-            let _ = std::fs::remove_dir_all(&store);
-            record_soft_labels(experiment, &splits, &teacher, &store, (0, 1), opts)?;
-            open_soft_labels(&splits, &teacher, &store)?
-        }
-    };
-    drop(soft);
-    let stores = open_teacher_stores(experiment, &splits, &teacher, &store)?;
-    timings.record_s = t.elapsed().as_secs_f64();
+    ensure_teacher_and_store(experiment, &splits, opts, &mut timings)?;
+    let stores = open_teacher_stores(
+        experiment,
+        &splits,
+        &teacher_path(&opts.out),
+        &soft_labels_dir(&opts.out),
+    )?;
     let t = Instant::now();
     for &seed in &experiment.student_seeds {
         for kind in [StudentKind::Kd, StudentKind::Baseline] {

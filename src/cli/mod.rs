@@ -6,6 +6,7 @@ mod evaluate;
 mod record;
 mod run;
 mod student;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,8 @@ enum Command {
     Evaluate(evaluate::Args),
     /// Rebuild the comparison report from the models in an output folder.
     Compare(compare::Args),
+    /// Sweep temperatures, α and objectives over seeds, reusing one teacher and one store.
+    Sweep(sweep::Args),
 }
 
 /// Arguments shared by the steps that work in an output folder.
@@ -116,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::Student(a) => student::exec(&cli, a),
         Command::Evaluate(a) => evaluate::exec(&cli, a),
         Command::Compare(a) => compare::exec(&cli, a),
+        Command::Sweep(a) => sweep::exec(&cli, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

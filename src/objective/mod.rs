@@ -206,11 +206,14 @@ impl TermConfig {
                 logit_std,
                 temperature,
                 ..
-            } => format!(
-                "kd({}{})",
-                s(logit_std).trim_start_matches(", "),
-                t(temperature)
-            ),
+            } => {
+                let opts = format!("{}{}", s(logit_std), t(temperature));
+                if opts.is_empty() {
+                    "kd".to_string()
+                } else {
+                    format!("kd({})", opts.trim_start_matches(", "))
+                }
+            }
             TermConfig::Dkd {
                 alpha,
                 beta,
@@ -226,7 +229,7 @@ impl TermConfig {
             } => format!("dist(β={beta}, γ={gamma}{})", t(temperature)),
             other => other.name().to_string(),
         };
-        format!("{}·{}", self.weight(), inner.replace("(, ", "("))
+        format!("{}·{}", self.weight(), inner)
     }
 
     /// The term's own temperature, if it sets one.
@@ -237,6 +240,14 @@ impl TermConfig {
             | TermConfig::Dist { temperature, .. } => *temperature,
             _ => None,
         }
+    }
+
+    /// Whether the term's value depends on the objective's temperature.
+    pub fn uses_temperature(&self) -> bool {
+        matches!(
+            self,
+            TermConfig::Kd { .. } | TermConfig::Dkd { .. } | TermConfig::Dist { .. }
+        ) && self.own_temperature().is_none()
     }
 
     /// The term's named non-negative coefficients besides its weight.
@@ -329,12 +340,14 @@ impl ObjectiveConfig {
             .collect::<Vec<_>>()
             .join(" + ");
         let mut s = format!(
-            "{} · CE + {} · [{}], T = {}",
+            "{} · CE + {} · [{}]",
             self.alpha,
             ((1.0 - self.alpha) * 1e9).round() / 1e9,
             terms,
-            self.temperature
         );
+        if self.terms.iter().any(TermConfig::uses_temperature) {
+            s.push_str(&format!(", T = {}", self.temperature));
+        }
         if self.teacher_weights.len() > 1 {
             s.push_str(&format!(
                 ", teachers {:?} ({:?})",

@@ -9,7 +9,16 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Converts the Markdown pipe tables of `md` into HTML tables; other lines become paragraphs.
+/// The page style shared by the HTML reports.
+pub(crate) const PAGE_CSS: &str = "body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; } table { border-collapse: collapse; margin: 1em 0; font-size: 14px; } th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; } th:first-child, td:first-child { text-align: left; } th { background: #f3f3f3; } .meta { color: #555; font-size: 13px; }";
+
+/// Converts simple Markdown (`#`/`##` headings, pipe tables, paragraphs) into HTML.
+pub(crate) fn markdown_to_html_body(md: &str) -> String {
+    tables_to_html(md)
+}
+
+/// Converts the Markdown pipe tables of `md` into HTML tables; `#`/`##` lines become headings
+/// and other lines paragraphs.
 fn tables_to_html(md: &str) -> String {
     let mut out = String::new();
     let mut in_table = false;
@@ -39,7 +48,11 @@ fn tables_to_html(md: &str) -> String {
                 out.push_str("</table>\n");
                 in_table = false;
             }
-            if !t.is_empty() {
+            if let Some(h) = t.strip_prefix("## ") {
+                out.push_str(&format!("<h2>{}</h2>\n", escape(h)));
+            } else if let Some(h) = t.strip_prefix("# ") {
+                out.push_str(&format!("<h1>{}</h1>\n", escape(h)));
+            } else if !t.is_empty() {
                 out.push_str(&format!("<p>{}</p>\n", escape(t)));
             }
         }

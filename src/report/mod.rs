@@ -5,6 +5,7 @@ mod charts;
 mod html;
 mod markdown;
 
+pub(crate) use html::{PAGE_CSS, markdown_to_html_body};
 pub use markdown::{summary_table, to_markdown};
 
 use crate::config::Experiment;

@@ -1,0 +1,145 @@
+//! Sweeps and teacher ensembles, end to end on tiny generated data.
+
+mod common;
+
+use distill::config::Experiment;
+use distill::pipeline::{RunOptions, prepare, record_soft_labels, run_all, train_teacher};
+use distill::sweep::{Sweep, run_sweep};
+use std::path::Path;
+use std::process::Command;
+
+fn write_sweep(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("sweep.toml");
+    std::fs::write(&path, format!("experiment = \"experiment.toml\"\n{text}")).unwrap();
+    path
+}
+
+#[test]
+fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
+    let (dir, _) = common::setup(&[]);
+    let path = write_sweep(
+        dir.path(),
+        "seeds = 2\ntemperature = [1.0, 4.0]\nobjective = [\"kd\", \"dist\", \"pkt\"]\n",
+    );
+    let sweep = Sweep::load(&path).unwrap();
+    let out = dir.path().join("out");
+    let report = run_sweep(&sweep, &RunOptions::new(&out)).unwrap();
+
+    // no_kd, kd×2 T, dist×2 T, pkt once (it ignores T): 6 points × 2 seeds.
+    let names: Vec<String> = report
+        .points
+        .iter()
+        .map(|p| format!("{}@{}", p.point.method, p.point.temperature))
+        .collect();
+    assert_eq!(
+        names,
+        ["no_kd@1", "kd@1", "kd@4", "dist@1", "dist@4", "pkt@1"],
+        "{names:?}"
+    );
+    assert_eq!(report.runs.len(), 12);
+    for p in &report.points {
+        assert_eq!(p.accuracy.values.len(), 2);
+        assert_eq!(p.best_epoch_accuracy.values.len(), 2);
+        assert!(p.accuracy.std >= 0.0 && p.accuracy.mean > 0.5, "{p:?}");
+    }
+    let best = report.best.clone().unwrap();
+    assert_ne!(best.method, "no_kd");
+    for f in [
+        "sweep.json",
+        "sweep.md",
+        "sweep.html",
+        "sweep_temperature.svg",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    assert!(md.contains("±") && md.contains("best-epoch"), "{md}");
+
+    // Resume: finished runs are read back, not retrained, and the teacher is reused.
+    let teacher_time = std::fs::metadata(out.join("teacher.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let run = out.join("runs").join("kd-T4-a0.1-seed2.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&run).unwrap()).unwrap();
+    json["accuracy"] = serde_json::json!(0.25);
+    std::fs::write(&run, serde_json::to_vec(&json).unwrap()).unwrap();
+    let opts = RunOptions {
+        resume: true,
+        ..RunOptions::new(&out)
+    };
+    let again = run_sweep(&sweep, &opts).unwrap();
+    let kd4 = again
+        .points
+        .iter()
+        .find(|p| p.point.method == "kd" && p.point.temperature == 4.0)
+        .unwrap();
+    assert_eq!(
+        kd4.accuracy.values[1], 0.25,
+        "the finished run was not reused"
+    );
+    let teacher_again = std::fs::metadata(out.join("teacher.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(teacher_time, teacher_again, "the teacher was retrained");
+}
+
+#[test]
+fn students_distil_from_a_two_teacher_ensemble() {
+    let (dir, config) = common::setup(&[
+        ("seed = 7", "seed = 7\nextra_teachers = [\"teacher-b\"]"),
+        ("alpha = 0.1", "alpha = 0.1\nteacher_weights = [0.5, 0.5]"),
+    ]);
+    // A second teacher of another seed, trained and recorded in its own folder.
+    let experiment = Experiment::load(&config).unwrap();
+    let splits = prepare(&experiment).unwrap();
+    let mut other = experiment.clone();
+    other.seed = 8;
+    let b = dir.path().join("teacher-b");
+    train_teacher(&other, &splits, &RunOptions::new(&b)).unwrap();
+    record_soft_labels(
+        &other,
+        &splits,
+        &b.join("teacher.safetensors"),
+        &b.join("soft_labels"),
+        (0, 1),
+        &RunOptions::new(&b),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let report = run_all(&experiment, &RunOptions::new(&out)).unwrap();
+    assert!(report.models["student_kd"].quality.accuracy > 0.8);
+
+    // A missing extra teacher is named before anything trains.
+    std::fs::remove_dir_all(&b).unwrap();
+    let fresh = dir.path().join("fresh");
+    let e = run_all(&experiment, &RunOptions::new(&fresh))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("teacher-b"), "{e}");
+    assert!(!fresh.join("teacher.safetensors").exists());
+}
+
+#[test]
+fn cli_refuses_a_bad_sweep_in_one_line() {
+    let (dir, _) = common::setup(&[]);
+    let path = write_sweep(dir.path(), "objective = [\"kd\", \"fitnest\"]\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_distill"))
+        .args(["sweep", path.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("objective[1]") && stderr.contains("fitnest"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("out").exists(),
+        "output written despite the error"
+    );
+}
