@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
+    /// The file it was read from (for error messages; not part of the file).
+    #[serde(skip)]
+    pub origin: PathBuf,
     /// Seed of the teacher run, the split and the recording; recorded in every output.
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -280,6 +283,7 @@ impl Experiment {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut experiment = Self::parse(&text, path)?;
+        experiment.origin = path.to_path_buf();
         let base = path.parent().unwrap_or(Path::new(""));
         experiment.data.resolve_paths(base);
         for dir in &mut experiment.extra_teachers {
@@ -298,6 +302,16 @@ impl Experiment {
         })?;
         experiment.validate(origin)?;
         Ok(experiment)
+    }
+
+    /// An error about `field` of this experiment's file.
+    pub fn bad_value(&self, field: &str, value: String, reason: &str) -> Error {
+        Error::ConfigValue {
+            path: self.origin.clone(),
+            field: field.to_string(),
+            value,
+            reason: reason.to_string(),
+        }
     }
 
     /// Checks every value, naming the first bad field.

@@ -119,6 +119,14 @@ pub fn prepare(experiment: &Experiment) -> Result<Splits> {
         .student
         .model
         .check_input("student.model", h, w)?;
+    // Layers named by feature terms exist and can be bridged, before anything trains.
+    experiment.objective.feature_pairs(
+        &experiment.student.model,
+        &experiment.teacher.model,
+        [1, h, w],
+        splits.train.num_classes,
+        &|f: &str, v: String, r: &str| experiment.bad_value(f, v, r),
+    )?;
     Ok(splits)
 }
 
@@ -155,6 +163,8 @@ pub fn train_teacher(
         splits,
         objective: &objective,
         soft_labels: &[],
+        teacher: None,
+        teacher_config: None,
         seed: experiment.seed,
         augment: true,
         checkpoint_dir: &opts.out.join("checkpoints").join("teacher"),
@@ -277,12 +287,14 @@ pub fn check_extra_teachers(experiment: &Experiment, count: usize) -> Result<()>
 }
 
 /// Step 3: trains one student (KD against the stores, or the baseline) with `seed`, into
-/// `OUT/student_kd-seedN.safetensors` or `OUT/student_baseline-seedN.safetensors`.
+/// `OUT/student_kd-seedN.safetensors` or `OUT/student_baseline-seedN.safetensors`. `teacher`
+/// (weights) is loaded only when the objective runs it online.
 pub fn train_student(
     experiment: &Experiment,
     splits: &Splits,
     kind: StudentKind,
     soft_labels: &[SoftLabels],
+    teacher: &Path,
     seed: u64,
     opts: &RunOptions,
 ) -> Result<Trained> {
@@ -298,8 +310,27 @@ pub fn train_student(
     let name = format!("{}-seed{seed}", kind.name());
     let weights = student_path(&opts.out, kind, seed);
     train_student_as(
-        experiment, splits, &name, &objective, stores, seed, &weights, opts,
+        experiment,
+        splits,
+        &name,
+        &objective,
+        StudentInputs {
+            soft_labels: stores,
+            teacher,
+        },
+        seed,
+        &weights,
+        opts,
     )
+}
+
+/// Where a student's teacher signal comes from.
+#[derive(Clone, Copy)]
+pub struct StudentInputs<'a> {
+    /// The recorded stores (offline objectives).
+    pub soft_labels: &'a [SoftLabels],
+    /// The teacher's weights (loaded when the objective runs the teacher online).
+    pub teacher: &'a Path,
 }
 
 /// Trains the experiment's student with any `objective` under the run name `name`
@@ -310,12 +341,23 @@ pub fn train_student_as(
     splits: &Splits,
     name: &str,
     objective: &Objective,
-    soft_labels: &[SoftLabels],
+    inputs: StudentInputs,
     seed: u64,
     weights: &Path,
     opts: &RunOptions,
 ) -> Result<Trained> {
-    let stores: Vec<&SoftLabels> = soft_labels.iter().collect();
+    let stores: Vec<&SoftLabels> = inputs.soft_labels.iter().collect();
+    let teacher = if objective.needs_online_teacher() {
+        Some(load_model(
+            experiment,
+            "teacher",
+            splits,
+            inputs.teacher,
+            &opts.device,
+        )?)
+    } else {
+        None
+    };
     let job = TrainJob {
         name,
         model: &experiment.student.model,
@@ -323,8 +365,12 @@ pub fn train_student_as(
         splits,
         objective,
         soft_labels: &stores,
+        teacher: teacher.as_ref(),
+        teacher_config: Some(&experiment.teacher.model),
         seed,
-        augment: false,
+        // Recorded soft labels belong to unaugmented images; an online teacher sees the same
+        // augmented batch as the student.
+        augment: objective.config().online,
         checkpoint_dir: &opts.out.join("checkpoints").join(name),
         resume: opts.resume,
         progress: opts.progress,
@@ -383,7 +429,15 @@ pub fn run_all(experiment: &Experiment, opts: &RunOptions) -> Result<crate::repo
     for &seed in &experiment.student_seeds {
         for kind in [StudentKind::Kd, StudentKind::Baseline] {
             if !(opts.resume && student_path(&opts.out, kind, seed).is_file()) {
-                train_student(experiment, &splits, kind, &stores, seed, opts)?;
+                train_student(
+                    experiment,
+                    &splits,
+                    kind,
+                    &stores,
+                    &teacher_path(&opts.out),
+                    seed,
+                    opts,
+                )?;
             }
         }
     }

@@ -8,6 +8,7 @@ use distill::pipeline::{
     RunOptions, StudentKind, load_model, open_soft_labels, prepare, run_all, student_path,
     teacher_path, train_student,
 };
+use std::path::Path;
 
 fn options(out: &std::path::Path) -> RunOptions {
     RunOptions::new(out)
@@ -140,6 +141,7 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
         &splits,
         StudentKind::Baseline,
         &[],
+        Path::new("none"),
         1,
         &options(&a),
     )
@@ -150,13 +152,29 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     let b = dir.path().join("b");
     let mut opts = options(&b);
     opts.stop_after_epochs = Some(1);
-    let partial =
-        train_student(&experiment, &splits, StudentKind::Baseline, &[], 1, &opts).unwrap();
+    let partial = train_student(
+        &experiment,
+        &splits,
+        StudentKind::Baseline,
+        &[],
+        Path::new("none"),
+        1,
+        &opts,
+    )
+    .unwrap();
     assert_eq!(partial.history.len(), 1);
     opts.stop_after_epochs = None;
     opts.resume = true;
-    let resumed =
-        train_student(&experiment, &splits, StudentKind::Baseline, &[], 1, &opts).unwrap();
+    let resumed = train_student(
+        &experiment,
+        &splits,
+        StudentKind::Baseline,
+        &[],
+        Path::new("none"),
+        1,
+        &opts,
+    )
+    .unwrap();
     assert_eq!(resumed.history.len(), 2);
     assert_eq!(
         resumed.history[0].train_loss,
@@ -186,9 +204,17 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     // A checkpoint of another run (here another seed... of the same name, another recipe) is refused.
     let mut other = experiment.clone();
     other.student.train.optimizer = toml::from_str("type = \"sgd\"\nlr = 0.1").unwrap();
-    let e = train_student(&other, &splits, StudentKind::Baseline, &[], 1, &opts)
-        .unwrap_err()
-        .to_string();
+    let e = train_student(
+        &other,
+        &splits,
+        StudentKind::Baseline,
+        &[],
+        Path::new("none"),
+        1,
+        &opts,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("another model, recipe"), "{e}");
 }
 

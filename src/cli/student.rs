@@ -31,14 +31,13 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     } else {
         StudentKind::Kd
     };
-    let stores = match kind {
-        StudentKind::Kd => {
-            let (teacher, store) = args.paths.resolve(&opts.out);
-            open_teacher_stores(&experiment, &splits, &teacher, &store)?
-        }
-        StudentKind::Baseline => Vec::new(),
+    let (teacher, store) = args.paths.resolve(&opts.out);
+    let stores = if kind == StudentKind::Kd && !experiment.objective.needs_online_teacher() {
+        open_teacher_stores(&experiment, &splits, &teacher, &store)?
+    } else {
+        Vec::new()
     };
-    let trained = train_student(&experiment, &splits, kind, &stores, seed, &opts)?;
+    let trained = train_student(&experiment, &splits, kind, &stores, &teacher, seed, &opts)?;
     println!(
         "{}: last-epoch accuracy {:.2}%; saved {}",
         kind.name(),

@@ -4,14 +4,20 @@
 //! so that the experiment file names it (`type = "dkd"`) and the compiler checks every choice.
 //! With `alpha`, `temperature` and a single `kd` term this is exactly Hinton's objective.
 //!
-//! Every term here works from the teacher's logits alone, so all of them run offline from the
-//! recorded soft-label store: KD, DKD and logit standardisation, DIST, and the relational terms
-//! (RKD, PKT, SP), which relate the samples of a batch to one another in the logit space.
-//! Several teachers' stores are combined first ([`combine_teachers`]).
+//! The logit terms work from the teacher's logits alone, so they run offline from the recorded
+//! soft-label store: KD, DKD and logit standardisation, DIST, the relational terms (RKD, PKT,
+//! SP, which relate the samples of a batch to one another in the logit space) and the
+//! adversarial term (whose discriminator sees logits). Several teachers' stores are combined
+//! first ([`combine_teachers`]). The feature terms (FitNets hints, attention transfer) need the
+//! teacher's intermediate layers, so the teacher runs online, every step; `online = true` does
+//! that for any objective (e.g. to distil on augmented batches).
 
+mod adversarial;
+mod attention;
 mod dist;
 mod dkd;
 mod ensemble;
+mod hint;
 mod kd;
 mod logit_std;
 mod pkt;
@@ -19,13 +25,18 @@ mod rkd;
 mod sp;
 
 #[cfg(test)]
+mod golden_features;
+#[cfg(test)]
 mod golden_values;
 #[cfg(test)]
 mod testing;
 
+pub use adversarial::{Discriminator, adversarial_loss, discriminator_loss};
+pub use attention::{attention_loss, attention_map};
 pub use dist::dist_loss;
 pub use dkd::dkd_loss;
 pub use ensemble::{Combine, combine_teachers};
+pub use hint::{Connector, FeatureShape, feature_mse, hint_loss};
 pub use kd::{cross_entropy, kd_loss, kd_loss_std};
 pub use logit_std::standardize;
 pub use pkt::pkt_loss;
@@ -34,6 +45,7 @@ pub use sp::sp_loss;
 
 use crate::config::BadField;
 use crate::error::Result;
+use crate::models::{Feature, ModelConfig, NamedFeature};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +69,10 @@ pub struct ObjectiveConfig {
     /// How several teachers are combined: `probs` (mix the tempered distributions) or `logits`.
     #[serde(default)]
     pub combine: Combine,
+    /// Run the teacher on every batch instead of reading the recorded store, so that the
+    /// student may train on augmented batches (its `train.augment`). Feature terms imply it.
+    #[serde(default)]
+    pub online: bool,
 }
 
 fn default_alpha() -> f64 {
@@ -84,6 +100,7 @@ impl Default for ObjectiveConfig {
             terms: default_terms(),
             teacher_weights: default_teacher_weights(),
             combine: Combine::default(),
+            online: false,
         }
     }
 }
@@ -161,6 +178,54 @@ pub enum TermConfig {
         #[serde(default = "one")]
         weight: f64,
     },
+    /// FitNets hint: a learned connector maps `student_layer` onto `teacher_layer`
+    /// ([`hint_loss`]). Runs the teacher online.
+    Hint {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+        /// The student's layer (e.g. `block2`, `hidden1`).
+        student_layer: String,
+        /// The teacher's layer.
+        teacher_layer: String,
+    },
+    /// Attention transfer between two feature maps of the same H×W ([`attention_loss`]).
+    /// Runs the teacher online.
+    Attention {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+        /// The student's layer (a feature map, e.g. `block2`).
+        student_layer: String,
+        /// The teacher's layer (a feature map of the same H×W).
+        teacher_layer: String,
+    },
+    /// Adversarial: a discriminator tells teacher logits from student logits and the student
+    /// learns to fool it ([`adversarial_loss`]).
+    Adversarial {
+        /// Weight within the soft part.
+        #[serde(default = "one")]
+        weight: f64,
+        /// Width of the discriminator's hidden layer.
+        #[serde(default = "sixty_four")]
+        hidden: usize,
+        /// The discriminator's Adam learning rate.
+        #[serde(default = "disc_lr")]
+        lr: f64,
+        /// Discriminator updates per student update.
+        #[serde(default = "one_step")]
+        d_steps: usize,
+    },
+}
+
+fn sixty_four() -> usize {
+    64
+}
+fn disc_lr() -> f64 {
+    1e-3
+}
+fn one_step() -> usize {
+    1
 }
 
 fn one() -> f64 {
@@ -180,7 +245,27 @@ impl TermConfig {
             | TermConfig::RkdDistance { weight }
             | TermConfig::RkdAngle { weight }
             | TermConfig::Pkt { weight }
-            | TermConfig::Sp { weight } => *weight,
+            | TermConfig::Sp { weight }
+            | TermConfig::Hint { weight, .. }
+            | TermConfig::Attention { weight, .. }
+            | TermConfig::Adversarial { weight, .. } => *weight,
+        }
+    }
+
+    /// The (student, teacher) layers a feature term reads.
+    pub fn layers(&self) -> Option<(&str, &str)> {
+        match self {
+            TermConfig::Hint {
+                student_layer,
+                teacher_layer,
+                ..
+            }
+            | TermConfig::Attention {
+                student_layer,
+                teacher_layer,
+                ..
+            } => Some((student_layer, teacher_layer)),
+            _ => None,
         }
     }
 
@@ -194,6 +279,9 @@ impl TermConfig {
             TermConfig::RkdAngle { .. } => "rkd_angle",
             TermConfig::Pkt { .. } => "pkt",
             TermConfig::Sp { .. } => "sp",
+            TermConfig::Hint { .. } => "hint",
+            TermConfig::Attention { .. } => "attention",
+            TermConfig::Adversarial { .. } => "adversarial",
         }
     }
 
@@ -227,6 +315,19 @@ impl TermConfig {
                 temperature,
                 ..
             } => format!("dist(β={beta}, γ={gamma}{})", t(temperature)),
+            TermConfig::Hint {
+                student_layer,
+                teacher_layer,
+                ..
+            } => format!("hint({student_layer}→{teacher_layer})"),
+            TermConfig::Attention {
+                student_layer,
+                teacher_layer,
+                ..
+            } => format!("attention({student_layer}→{teacher_layer})"),
+            TermConfig::Adversarial {
+                hidden, d_steps, ..
+            } => format!("adversarial(D {hidden}, {d_steps} step)"),
             other => other.name().to_string(),
         };
         format!("{}·{}", self.weight(), inner)
@@ -255,6 +356,7 @@ impl TermConfig {
         match self {
             TermConfig::Dkd { alpha, beta, .. } => vec![("alpha", *alpha), ("beta", *beta)],
             TermConfig::Dist { beta, gamma, .. } => vec![("beta", *beta), ("gamma", *gamma)],
+            TermConfig::Adversarial { lr, .. } => vec![("lr", *lr)],
             _ => Vec::new(),
         }
     }
@@ -304,6 +406,22 @@ impl ObjectiveConfig {
                 ));
             }
         }
+        for (i, term) in self.terms.iter().enumerate() {
+            if let TermConfig::Adversarial {
+                hidden, d_steps, ..
+            } = term
+            {
+                for (name, v) in [("hidden", hidden), ("d_steps", d_steps)] {
+                    if *v == 0 {
+                        return Err(bad(
+                            &format!("objective.terms[{i}].{name}"),
+                            "0".into(),
+                            "must be at least 1",
+                        ));
+                    }
+                }
+            }
+        }
         if self.alpha < 1.0 && self.terms.is_empty() {
             return Err(bad(
                 "objective.terms",
@@ -321,6 +439,13 @@ impl ObjectiveConfig {
         for (i, &w) in self.teacher_weights.iter().enumerate() {
             non_negative(&format!("objective.teacher_weights[{i}]"), w)?;
         }
+        if self.needs_online_teacher() && self.teacher_weights.len() > 1 {
+            return Err(bad(
+                "objective.teacher_weights",
+                format!("{:?}", self.teacher_weights),
+                "the teacher runs online (online = true, or a hint/attention term), which takes one teacher",
+            ));
+        }
         if self.teacher_weights.iter().sum::<f64>() <= 0.0 {
             return Err(bad(
                 "objective.teacher_weights",
@@ -329,6 +454,89 @@ impl ObjectiveConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the teacher must run on every batch: `online = true`, or a feature term.
+    pub fn needs_online_teacher(&self) -> bool {
+        self.alpha < 1.0
+            && (self.online
+                || self
+                    .terms
+                    .iter()
+                    .any(|t| t.weight() > 0.0 && t.layers().is_some()))
+    }
+
+    /// Checks the layers the feature terms name against the two architectures (for
+    /// `[channels, h, w]` inputs and `classes` outputs) and returns, for each hint term in
+    /// order, the (student, teacher) feature shapes its connector bridges.
+    pub fn feature_pairs(
+        &self,
+        student: &ModelConfig,
+        teacher: &ModelConfig,
+        input: [usize; 3],
+        classes: usize,
+        bad: BadField,
+    ) -> Result<Vec<(FeatureShape, FeatureShape)>> {
+        if !self.terms.iter().any(|t| t.layers().is_some()) {
+            return Ok(Vec::new());
+        }
+        let shapes = |cfg: &ModelConfig| -> Vec<(String, FeatureShape)> {
+            let device = Device::flex();
+            let model = cfg.init(input, classes, &device);
+            let [c, h, w] = input;
+            let (_, features) = model.forward_features(Tensor::zeros([2, c, h, w], &device));
+            features
+                .iter()
+                .map(|f| (f.name.clone(), FeatureShape::of(&f.value)))
+                .collect()
+        };
+        let (s_shapes, t_shapes) = (shapes(student), shapes(teacher));
+        let find = |list: &[(String, FeatureShape)], name: &str, field: &str| {
+            list.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| s.clone())
+                .ok_or_else(|| {
+                    let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+                    bad(
+                        field,
+                        format!("\"{name}\""),
+                        &format!("no such layer; the model has {}", names.join(", ")),
+                    )
+                })
+        };
+        let mut pairs = Vec::new();
+        for (i, term) in self.terms.iter().enumerate() {
+            let Some((sl, tl)) = term.layers() else {
+                continue;
+            };
+            let field = format!("objective.terms[{i}]");
+            let s = find(&s_shapes, sl, &format!("{field}.student_layer"))?;
+            let t = find(&t_shapes, tl, &format!("{field}.teacher_layer"))?;
+            let problem = match term {
+                TermConfig::Attention { .. } => match (&s, &t) {
+                    (FeatureShape::Map([_, hs, ws]), FeatureShape::Map([_, ht, wt]))
+                        if (hs, ws) == (ht, wt) =>
+                    {
+                        None
+                    }
+                    _ => Some(format!(
+                        "attention transfer needs two feature maps of the same height and width, not a {s} and a {t}"
+                    )),
+                },
+                _ => Connector::unbridgeable(&s, &t),
+            };
+            if let Some(reason) = problem {
+                return Err(bad(
+                    &format!("{field}.student_layer"),
+                    format!("\"{sl}\" → \"{tl}\""),
+                    &reason,
+                ));
+            }
+            if matches!(term, TermConfig::Hint { .. }) {
+                pairs.push((s, t));
+            }
+        }
+        Ok(pairs)
     }
 
     /// A one-line description, e.g. `α=0.5 · CE + 0.5 · [1·kd], T=4`.
@@ -358,6 +566,19 @@ impl ObjectiveConfig {
     }
 }
 
+/// What the feature and adversarial terms read besides the logits.
+#[derive(Default)]
+pub struct Extras<'a> {
+    /// The student's named features of this batch.
+    pub student_features: &'a [NamedFeature],
+    /// The teacher's named features of this batch.
+    pub teacher_features: &'a [NamedFeature],
+    /// One connector per hint term, in term order.
+    pub connectors: &'a [Connector],
+    /// The adversarial term's discriminator.
+    pub discriminator: Option<&'a Discriminator>,
+}
+
 /// A ready-to-use objective.
 #[derive(Debug, Clone)]
 pub struct Objective {
@@ -378,12 +599,40 @@ impl Objective {
             terms: Vec::new(),
             teacher_weights: default_teacher_weights(),
             combine: Combine::default(),
+            online: false,
         })
     }
 
     /// Whether the objective needs the teacher's logits.
     pub fn needs_teacher(&self) -> bool {
         self.config.alpha < 1.0 && self.config.terms.iter().any(|t| t.weight() > 0.0)
+    }
+
+    /// Whether the teacher runs on every batch (see [`ObjectiveConfig::needs_online_teacher`]).
+    pub fn needs_online_teacher(&self) -> bool {
+        self.config.needs_online_teacher()
+    }
+
+    /// Whether the objective reads the recorded soft-label store.
+    pub fn needs_store(&self) -> bool {
+        self.needs_teacher() && !self.needs_online_teacher()
+    }
+
+    /// The adversarial term's discriminator settings (hidden width, learning rate, steps per
+    /// student step), if the objective has one with a positive weight.
+    pub fn adversarial(&self) -> Option<(usize, f64, usize)> {
+        if !self.needs_teacher() {
+            return None;
+        }
+        self.config.terms.iter().find_map(|t| match t {
+            TermConfig::Adversarial {
+                weight,
+                hidden,
+                lr,
+                d_steps,
+            } if *weight > 0.0 => Some((*hidden, *lr, *d_steps)),
+            _ => None,
+        })
     }
 
     /// How many teachers' soft labels the objective combines.
@@ -415,7 +664,30 @@ impl Objective {
         labels: Tensor<1, Int>,
         teacher_logits: Option<Tensor<2>>,
     ) -> Tensor<1> {
+        self.loss_with(student_logits, labels, teacher_logits, &Extras::default())
+    }
+
+    /// [`loss`](Self::loss) with the inputs of the feature and adversarial terms.
+    ///
+    /// # Panics
+    /// When a feature term's layer is missing from `extras` (check with
+    /// [`ObjectiveConfig::feature_pairs`] first), or a hint term has no connector.
+    pub fn loss_with(
+        &self,
+        student_logits: Tensor<2>,
+        labels: Tensor<1, Int>,
+        teacher_logits: Option<Tensor<2>>,
+        extras: &Extras,
+    ) -> Tensor<1> {
         let c = &self.config;
+        let feature = |list: &[NamedFeature], name: &str| -> Feature {
+            list.iter()
+                .find(|f| f.name == name)
+                .unwrap_or_else(|| panic!("layer {name} was not computed"))
+                .value
+                .clone()
+        };
+        let mut hints = extras.connectors.iter();
         let mut total =
             cross_entropy(student_logits.clone(), labels.clone()).mul_scalar(c.alpha as f32);
         let Some(zt) = teacher_logits.filter(|_| self.needs_teacher()) else {
@@ -424,6 +696,9 @@ impl Objective {
         let soft_weight = (1.0 - c.alpha) as f32;
         for term in &c.terms {
             if term.weight() == 0.0 {
+                if matches!(term, TermConfig::Hint { .. }) {
+                    hints.next();
+                }
                 continue;
             }
             let zs = student_logits.clone();
@@ -442,6 +717,32 @@ impl Objective {
                 TermConfig::RkdAngle { .. } => rkd_angle_loss(zs, zt),
                 TermConfig::Pkt { .. } => pkt_loss(zs, zt),
                 TermConfig::Sp { .. } => sp_loss(zs, zt),
+                TermConfig::Hint {
+                    student_layer,
+                    teacher_layer,
+                    ..
+                } => hint_loss(
+                    hints.next().expect("one connector per hint term"),
+                    &feature(extras.student_features, student_layer),
+                    feature(extras.teacher_features, teacher_layer),
+                ),
+                TermConfig::Attention {
+                    student_layer,
+                    teacher_layer,
+                    ..
+                } => match (
+                    feature(extras.student_features, student_layer),
+                    feature(extras.teacher_features, teacher_layer),
+                ) {
+                    (Feature::Map(s), Feature::Map(t)) => attention_loss(s, t),
+                    _ => panic!("attention transfer needs feature maps"),
+                },
+                TermConfig::Adversarial { .. } => adversarial_loss(
+                    extras
+                        .discriminator
+                        .expect("a discriminator for the adversarial term"),
+                    zs,
+                ),
             };
             total = total + value.mul_scalar(soft_weight * term.weight() as f32);
         }

@@ -17,8 +17,8 @@ use crate::eval::{predict_logits, quality};
 use crate::fsutil;
 use crate::objective::{Combine, Objective, ObjectiveConfig, TermConfig};
 use crate::pipeline::{
-    RunOptions, check_extra_teachers, ensure_teacher_and_store, load_model, open_teacher_stores,
-    prepare, soft_labels_dir, teacher_path, train_student_as,
+    RunOptions, StudentInputs, check_extra_teachers, ensure_teacher_and_store, load_model,
+    open_teacher_stores, prepare, soft_labels_dir, teacher_path, train_student_as,
 };
 use crate::train::EpochRecord;
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,9 @@ pub struct MethodConfig {
     /// How several teachers are combined.
     #[serde(default)]
     pub combine: Combine,
+    /// Run the teacher on every batch (see [`ObjectiveConfig::online`]).
+    #[serde(default)]
+    pub online: bool,
 }
 
 fn one_teacher() -> Vec<f64> {
@@ -162,6 +165,7 @@ pub fn builtin_method(name: &str) -> Option<MethodConfig> {
         terms,
         teacher_weights: vec![1.0; teachers],
         combine: Combine::Probs,
+        online: false,
     })
 }
 
@@ -232,6 +236,8 @@ pub struct Sweep {
     pub points: Vec<Point>,
     /// The seeds.
     pub seeds: Vec<u64>,
+    /// The sweep file (for error messages).
+    pub origin: PathBuf,
 }
 
 impl Sweep {
@@ -376,6 +382,7 @@ impl Sweep {
             methods,
             points,
             seeds,
+            origin: origin.to_path_buf(),
         })
     }
 
@@ -393,6 +400,7 @@ pub fn objective_for(method: &MethodConfig, t: f64, alpha: f64) -> ObjectiveConf
         terms: method.terms.clone(),
         teacher_weights: method.teacher_weights.clone(),
         combine: method.combine,
+        online: method.online,
     }
 }
 
@@ -426,6 +434,20 @@ pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
         .max()
         .unwrap_or(1);
     check_extra_teachers(experiment, most)?;
+    for (name, method) in &sweep.methods {
+        objective_for(method, 1.0, 0.5).feature_pairs(
+            &experiment.student.model,
+            &experiment.teacher.model,
+            [1, splits.train.height, splits.train.width],
+            splits.train.num_classes,
+            &|f: &str, v: String, r: &str| Error::ConfigValue {
+                path: sweep.origin.clone(),
+                field: format!("methods.{name}.{}", f.trim_start_matches("objective.")),
+                value: v,
+                reason: r.to_string(),
+            },
+        )?;
+    }
     let (teacher, store) = match &sweep.config.teacher {
         Some(dir) => (teacher_path(dir), soft_labels_dir(dir)),
         None => {
@@ -489,8 +511,12 @@ pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
             (Objective::new(o), &stores[..n])
         };
         let weights = runs_dir(&opts.out).join(format!("{name}.safetensors"));
+        let inputs = StudentInputs {
+            soft_labels: used,
+            teacher: &teacher,
+        };
         let trained = train_student_as(
-            experiment, &splits, &name, &objective, used, *seed, &weights, opts,
+            experiment, &splits, &name, &objective, inputs, *seed, &weights, opts,
         )?;
         let logits = predict_logits(
             &trained.model,

@@ -5,7 +5,7 @@
 use super::EpochRecord;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::models::Model;
+use crate::objective::Discriminator;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
@@ -31,11 +31,15 @@ fn epoch_dir(root: &Path, epoch: usize) -> PathBuf {
     root.join(format!("epoch-{epoch:04}"))
 }
 
+/// A discriminator and its optimiser (adversarial objectives).
+pub type DiscriminatorState = (Discriminator, ModuleOptimizer);
+
 /// Writes the checkpoint after `state.epochs_done` epochs and removes older ones.
-pub fn save(
+pub fn save<M: Module>(
     root: &Path,
-    model: &Model,
+    model: &M,
     optimizer: &ModuleOptimizer,
+    discriminator: Option<&DiscriminatorState>,
     state: &CheckpointState,
 ) -> Result<()> {
     fsutil::create_dir_all(root)?;
@@ -57,6 +61,18 @@ pub fn save(
         path: opt_path.clone(),
         message: format!("cannot save optimiser state: {e}"),
     })?;
+    if let Some((d, d_opt)) = discriminator {
+        let d_path = tmp.join("discriminator.bpk");
+        d.clone().save_file(&d_path).map_err(|e| Error::Weights {
+            path: d_path.clone(),
+            message: format!("cannot save the discriminator: {e}"),
+        })?;
+        let o_path = tmp.join("discriminator_optimizer.bpk");
+        d_opt.save(&o_path).map_err(|e| Error::Weights {
+            path: o_path.clone(),
+            message: format!("cannot save the discriminator's optimiser state: {e}"),
+        })?;
+    }
     let json = serde_json::to_vec_pretty(state).expect("state serialises");
     fsutil::write_atomic(&tmp.join("state.json"), &json)?;
     let _ = std::fs::remove_dir_all(&final_dir);
@@ -85,14 +101,23 @@ pub fn save(
     Ok(())
 }
 
-/// Loads the latest checkpoint under `root`, if any, into `model` and `optimizer`.
-/// A checkpoint whose `run_key` differs is refused.
-pub fn load(
+/// What [`load`] restores.
+pub type Restored<M> = (
+    M,
+    ModuleOptimizer,
+    Option<DiscriminatorState>,
+    CheckpointState,
+);
+
+/// Loads the latest checkpoint under `root`, if any, into `model`, `optimizer` and the
+/// discriminator. A checkpoint whose `run_key` differs is refused.
+pub fn load<M: Module>(
     root: &Path,
     run_key: &str,
-    model: Model,
+    model: M,
     optimizer: ModuleOptimizer,
-) -> Result<Option<(Model, ModuleOptimizer, CheckpointState)>> {
+    discriminator: Option<DiscriminatorState>,
+) -> Result<Option<Restored<M>>> {
     let latest_path = root.join("latest.json");
     if !latest_path.is_file() {
         return Ok(None);
@@ -121,5 +146,22 @@ pub fn load(
     let optimizer = optimizer
         .load(&opt_path)
         .map_err(|e| bad(&opt_path, format!("cannot load optimiser state: {e}")))?;
-    Ok(Some((model, optimizer, state)))
+    let discriminator = match discriminator {
+        Some((d, d_opt)) => {
+            let d_path = dir.join("discriminator.bpk");
+            let d = d
+                .try_load_file(&d_path)
+                .map_err(|e| bad(&d_path, format!("cannot load the discriminator: {e}")))?;
+            let o_path = dir.join("discriminator_optimizer.bpk");
+            let d_opt = d_opt.load(&o_path).map_err(|e| {
+                bad(
+                    &o_path,
+                    format!("cannot load the discriminator's optimiser state: {e}"),
+                )
+            })?;
+            Some((d, d_opt))
+        }
+        None => None,
+    };
+    Ok(Some((model, optimizer, discriminator, state)))
 }

@@ -1,8 +1,11 @@
 //! Training: one loop for the teacher, the KD student and the no-KD baseline.
 //!
 //! The student's soft-label term reads the teacher's logits from the recorded store
-//! ([`SoftLabels`]), so offline KD never runs the teacher. Checkpoints are written every epoch
-//! and `resume` continues from the last one with the same batch order.
+//! ([`SoftLabels`]), so offline KD never runs the teacher. Objectives with feature terms (or
+//! `online = true`) run the teacher on every batch instead, and train the hint connectors with
+//! the student ([`Trainee`]). An adversarial term trains its discriminator here too, in turn
+//! with the student. Checkpoints are written every epoch and `resume` continues from the last
+//! one with the same batch order.
 
 pub mod checkpoint;
 
@@ -10,8 +13,8 @@ use crate::config::{OptimizerConfig, ScheduleConfig, TrainConfig};
 use crate::data::{Splits, epoch_order, make_batch};
 use crate::error::{Error, Result};
 use crate::eval::{accuracy_of, predict_logits};
-use crate::models::{Model, ModelConfig};
-use crate::objective::Objective;
+use crate::models::{Model, ModelConfig, NamedFeature};
+use crate::objective::{Connector, Discriminator, Extras, Objective, discriminator_loss};
 use crate::progress::Progress;
 use crate::soft_labels::SoftLabels;
 use burn::module::Module;
@@ -42,6 +45,39 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training samples per second.
     pub samples_per_s: f64,
+    /// Adversarial objectives: how often the discriminator told teacher from student logits
+    /// this epoch (0.5 = fooled, 1.0 = never fooled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discriminator_accuracy: Option<f64>,
+}
+
+/// What the optimiser trains: the model and the connectors of the hint terms (dropped after
+/// training).
+#[derive(Module, Debug)]
+pub struct Trainee {
+    /// The model being trained.
+    pub model: Model,
+    /// One connector per hint term of the objective.
+    pub connectors: Vec<Connector>,
+}
+
+/// Copies a tensor onto `device` (between the autodiff and the plain device).
+fn onto<const D: usize>(t: Tensor<D>, device: &Device) -> Tensor<D> {
+    Tensor::from_data(t.into_data(), device)
+}
+
+fn features_onto(features: Vec<NamedFeature>, device: &Device) -> Vec<NamedFeature> {
+    use crate::models::Feature;
+    features
+        .into_iter()
+        .map(|f| NamedFeature {
+            name: f.name,
+            value: match f.value {
+                Feature::Map(t) => Feature::Map(onto(t, device)),
+                Feature::Vector(t) => Feature::Vector(onto(t, device)),
+            },
+        })
+        .collect()
 }
 
 /// What to train and how.
@@ -57,8 +93,12 @@ pub struct TrainJob<'a> {
     /// Loss.
     pub objective: &'a Objective,
     /// Recorded teacher logits, one store per teacher the objective combines; required when
-    /// the objective needs the teacher.
+    /// the objective reads the store.
     pub soft_labels: &'a [&'a SoftLabels],
+    /// The teacher in evaluation mode, required when the objective runs it online.
+    pub teacher: Option<&'a Model>,
+    /// The teacher's architecture (for the layer checks of feature terms).
+    pub teacher_config: Option<&'a ModelConfig>,
     /// Seed of initialisation, batch order, augmentation and dropout.
     pub seed: u64,
     /// Augment the training images (teacher training; never with recorded soft labels).
@@ -153,6 +193,18 @@ fn run_key(job: &TrainJob) -> String {
     crate::fsutil::sha256_hex(text.as_bytes())
 }
 
+/// The teacher's architecture, for the layer checks of online objectives.
+fn teacher_model_config(job: &TrainJob) -> Result<ModelConfig> {
+    job.teacher_config.cloned().ok_or_else(|| Error::Argument {
+        arg: "teacher".into(),
+        value: "none".into(),
+        reason: format!(
+            "training {} with feature terms needs the teacher's architecture",
+            job.name
+        ),
+    })
+}
+
 /// burn's random generator (initialisation, dropout) is process-wide: trainings in one process
 /// take turns, so that a seed gives the same model whatever else the process does.
 static RNG_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -162,12 +214,25 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
     let _turn = RNG_TURN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let stores: &[&SoftLabels] = if job.objective.needs_teacher() {
+    let online = job.objective.needs_online_teacher();
+    let stores: &[&SoftLabels] = if job.objective.needs_store() {
         job.soft_labels
     } else {
         &[]
     };
-    if job.objective.needs_teacher() && stores.len() != job.objective.teacher_count() {
+    let teacher = if online {
+        Some(job.teacher.ok_or_else(|| Error::Argument {
+            arg: "teacher".into(),
+            value: "none".into(),
+            reason: format!(
+                "training {} with this objective runs the teacher online, but no teacher was given",
+                job.name
+            ),
+        })?)
+    } else {
+        None
+    };
+    if job.objective.needs_store() && stores.len() != job.objective.teacher_count() {
         return Err(Error::Argument {
             arg: "soft labels".into(),
             value: format!("{} store(s)", stores.len()),
@@ -195,16 +260,47 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
     let ad = device.clone().autodiff();
     device.seed(job.seed);
     let input = [1, train.height, train.width];
-    let mut model = job.model.init(input, train.num_classes, &ad);
+    let model = job.model.init(input, train.num_classes, &ad);
+    let pairs = match teacher {
+        Some(_) => job.objective.config().feature_pairs(
+            job.model,
+            &teacher_model_config(job)?,
+            input,
+            train.num_classes,
+            &|field: &str, value: String, reason: &str| Error::Argument {
+                arg: field.to_string(),
+                value,
+                reason: reason.to_string(),
+            },
+        )?,
+        None => Vec::new(),
+    };
+    let connectors = pairs
+        .iter()
+        .map(|(s, t)| Connector::new(s, t, &ad))
+        .collect();
+    let mut trainee = Trainee { model, connectors };
     let mut optimizer = build_optimizer(job.recipe);
+    let mut adversary = job.objective.adversarial().map(|(hidden, lr, steps)| {
+        let d = Discriminator::new(train.num_classes, hidden, &ad);
+        ((d, AdamConfig::new().init()), lr, steps)
+    });
     let key = run_key(job);
     let mut history = Vec::new();
     if job.resume
-        && let Some((m, o, state)) =
-            checkpoint::load(job.checkpoint_dir, &key, model.clone(), optimizer.clone())?
+        && let Some((m, o, d, state)) = checkpoint::load(
+            job.checkpoint_dir,
+            &key,
+            trainee.clone(),
+            optimizer.clone(),
+            adversary.as_ref().map(|(d, _, _)| d.clone()),
+        )?
     {
-        model = m;
+        trainee = m;
         optimizer = o;
+        if let (Some(adv), Some(d)) = (adversary.as_mut(), d) {
+            adv.0 = d;
+        }
         history = state.history;
         if job.progress {
             eprintln!("{}: resuming after epoch {}", job.name, state.epochs_done);
@@ -231,6 +327,7 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
         );
         let start = Instant::now();
         let (mut loss_sum, mut correct, mut seen, mut lr) = (0f64, 0usize, 0usize, 0f64);
+        let (mut d_right, mut d_seen) = (0usize, 0usize);
         for (step, chunk) in order.chunks(bs).enumerate() {
             if chunk.len() < 2 {
                 continue; // BatchNorm needs two samples
@@ -241,14 +338,52 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
                 && (job.recipe.augment.crop_padding > 0 || job.recipe.augment.hflip))
                 .then_some((&job.recipe.augment, &mut aug_rng));
             let batch = make_batch(train, chunk, norm, augment, &ad);
-            let logits = model.forward(batch.images);
-            let teacher = (!stores.is_empty()).then(|| {
-                job.objective
-                    .teacher_target(stores.iter().map(|s| s.batch(chunk, &ad)).collect())
-            });
-            let loss = job
-                .objective
-                .loss(logits.clone(), batch.labels.clone(), teacher);
+            let (teacher_logits, teacher_features) = match teacher {
+                Some(t) => {
+                    let (z, f) = t.forward_features(onto(batch.images.clone(), device));
+                    (Some(onto(z, &ad)), features_onto(f, &ad))
+                }
+                None => {
+                    let z = (!stores.is_empty()).then(|| {
+                        job.objective
+                            .teacher_target(stores.iter().map(|s| s.batch(chunk, &ad)).collect())
+                    });
+                    (z, Vec::new())
+                }
+            };
+            let (logits, student_features) = if online {
+                trainee.model.forward_features(batch.images)
+            } else {
+                (trainee.model.forward(batch.images), Vec::new())
+            };
+            if let (Some(((d, d_opt), d_lr, steps)), Some(zt)) =
+                (adversary.as_mut(), teacher_logits.as_ref())
+            {
+                for _ in 0..*steps {
+                    let (d_loss, right) =
+                        discriminator_loss(d, logits.clone().detach(), zt.clone());
+                    d_right += right
+                        .into_data()
+                        .try_to_vec_as::<i64>()
+                        .map(|v| v[0] as usize)
+                        .unwrap_or(0);
+                    d_seen += 2 * chunk.len();
+                    let grads = GradientsParams::from_grads(d_loss.backward(), &*d);
+                    *d = d_opt.step(*d_lr, d.clone(), grads);
+                }
+            }
+            let extras = Extras {
+                student_features: &student_features,
+                teacher_features: &teacher_features,
+                connectors: &trainee.connectors,
+                discriminator: adversary.as_ref().map(|((d, _), _, _)| d),
+            };
+            let loss = job.objective.loss_with(
+                logits.clone(),
+                batch.labels.clone(),
+                teacher_logits,
+                &extras,
+            );
             let value = loss
                 .clone()
                 .into_data()
@@ -277,8 +412,8 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
                 .unwrap_or(0);
             seen += chunk.len();
             loss_sum += value as f64 * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
+            let grads = GradientsParams::from_grads(loss.backward(), &trainee);
+            trainee = optimizer.step(lr, trainee, grads);
             bar.step(|| {
                 let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 format!(
@@ -290,7 +425,7 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             });
         }
         let seconds = start.elapsed().as_secs_f64();
-        let eval_model = model.valid();
+        let eval_model = trainee.model.valid();
         let monitor = job.splits.monitor();
         let logits = predict_logits(&eval_model, monitor, norm, 512, device);
         let monitor_accuracy = accuracy_of(&logits, &monitor.labels, monitor.num_classes);
@@ -302,9 +437,14 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             lr,
             seconds,
             samples_per_s: seen as f64 / seconds.max(1e-9),
+            discriminator_accuracy: (d_seen > 0).then(|| d_right as f64 / d_seen as f64),
         };
+        let d_note = record
+            .discriminator_accuracy
+            .map(|a| format!(", discriminator acc {:.1}%", 100.0 * a))
+            .unwrap_or_default();
         bar.finish(&format!(
-            "{} epoch {}/{}: loss {:.4}, train acc {:.2}%, monitor acc {:.2}%, {:.1}s ({:.0} img/s)",
+            "{} epoch {}/{}: loss {:.4}, train acc {:.2}%, monitor acc {:.2}%, {:.1}s ({:.0} img/s){}",
             job.name,
             epoch + 1,
             epochs,
@@ -312,7 +452,8 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             100.0 * record.train_accuracy,
             100.0 * record.monitor_accuracy,
             seconds,
-            record.samples_per_s
+            record.samples_per_s,
+            d_note
         ));
         history.push(record);
         let state = checkpoint::CheckpointState {
@@ -320,10 +461,16 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             run_key: key.clone(),
             history: history.clone(),
         };
-        checkpoint::save(job.checkpoint_dir, &model, &optimizer, &state)?;
+        checkpoint::save(
+            job.checkpoint_dir,
+            &trainee,
+            &optimizer,
+            adversary.as_ref().map(|(d, _, _)| d),
+            &state,
+        )?;
     }
     Ok(Trained {
-        model: model.valid(),
+        model: trainee.model.valid(),
         history,
     })
 }
