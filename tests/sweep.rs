@@ -19,13 +19,13 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
     let (dir, _) = common::setup(&[]);
     let path = write_sweep(
         dir.path(),
-        "seeds = 2\ntemperature = [1.0, 4.0]\nobjective = [\"kd\", \"dist\", \"pkt\"]\n",
+        "seeds = 2\ntemperature = [1.0, 4.0]\nobjective = [\"kd\", \"dist\", \"pkt\", \"adv\"]\n[methods.adv]\nterms = [{ type = \"adversarial\", hidden = 8 }]\n",
     );
     let sweep = Sweep::load(&path).unwrap();
     let out = dir.path().join("out");
     let report = run_sweep(&sweep, &RunOptions::new(&out)).unwrap();
 
-    // no_kd, kd×2 T, dist×2 T, pkt once (it ignores T): 6 points × 2 seeds.
+    // no_kd, kd×2 T, dist×2 T, pkt and adv once (they ignore T): 7 points × 2 seeds.
     let names: Vec<String> = report
         .points
         .iter()
@@ -33,10 +33,12 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
         .collect();
     assert_eq!(
         names,
-        ["no_kd@1", "kd@1", "kd@4", "dist@1", "dist@4", "pkt@1"],
+        [
+            "no_kd@1", "kd@1", "kd@4", "dist@1", "dist@4", "pkt@1", "adv@1"
+        ],
         "{names:?}"
     );
-    assert_eq!(report.runs.len(), 12);
+    assert_eq!(report.runs.len(), 14);
     for p in &report.points {
         assert_eq!(p.accuracy.values.len(), 2);
         assert_eq!(p.best_epoch_accuracy.values.len(), 2);
@@ -54,6 +56,9 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
     }
     let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
     assert!(md.contains("±") && md.contains("best-epoch"), "{md}");
+    // The adversarial runs show their discriminator's accuracy per epoch.
+    assert!(md.contains("## Adversarial discriminator"), "{md}");
+    assert!(md.contains("adv-T1-a0.1-seed2"), "{md}");
 
     // Resume: finished runs are read back, not retrained, and the teacher is reused.
     let teacher_time = std::fs::metadata(out.join("teacher.safetensors"))

@@ -99,6 +99,7 @@ training data fingerprint <code>{fp}</code></p>
 {tradeoff}
 <h2>Per-class F1</h2>
 {per_class}
+{adversarial}
 </body></html>
 "#,
         version = escape(&r.distill_version),
@@ -111,5 +112,16 @@ training data fingerprint <code>{fp}</code></p>
         curves = curves_svg,
         tradeoff = tradeoff_svg,
         per_class = tables_to_html(&per_class),
+        adversarial = super::discriminator_table(
+            &r.models
+                .iter()
+                .map(|(n, m)| (n.clone(), &m.history[..]))
+                .collect::<Vec<_>>()
+        )
+        .map(|t| format!(
+            "<h2>Adversarial discriminator accuracy per epoch</h2>\n{}",
+            tables_to_html(&t)
+        ))
+        .unwrap_or_default(),
     )
 }

@@ -108,6 +108,14 @@ pub fn to_markdown(r: &Report) -> String {
         }
         s.push('\n');
     }
+    let runs: Vec<(String, &[crate::train::EpochRecord])> = ORDER
+        .iter()
+        .filter_map(|n| r.models.get(*n).map(|m| (n.to_string(), &m.history[..])))
+        .collect();
+    if let Some(table) = discriminator_table(&runs) {
+        s.push_str("\n## Adversarial discriminator\n\nHow often the discriminator told the teacher's logits from the student's, per epoch (50% = fooled, 100% = never fooled).\n\n");
+        s.push_str(&table);
+    }
     if let Some(st) = &r.soft_labels {
         let _ = writeln!(
             s,
@@ -145,4 +153,39 @@ pub fn to_markdown(r: &Report) -> String {
         }
     }
     s
+}
+
+/// A Markdown table of the discriminator's accuracy per epoch, one column per run that has one
+/// (adversarial objectives); `None` when no run has.
+pub fn discriminator_table(runs: &[(String, &[crate::train::EpochRecord])]) -> Option<String> {
+    let with: Vec<&(String, &[crate::train::EpochRecord])> = runs
+        .iter()
+        .filter(|(_, h)| h.iter().any(|e| e.discriminator_accuracy.is_some()))
+        .collect();
+    if with.is_empty() {
+        return None;
+    }
+    let epochs = with.iter().map(|(_, h)| h.len()).max().unwrap_or(0);
+    let mut s = String::from("| epoch |");
+    for (name, _) in &with {
+        let _ = write!(s, " {name} |");
+    }
+    s.push_str("\n|---:|");
+    for _ in &with {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for e in 0..epochs {
+        let _ = write!(s, "| {} |", e + 1);
+        for (_, h) in &with {
+            match h.get(e).and_then(|r| r.discriminator_accuracy) {
+                Some(a) => {
+                    let _ = write!(s, " {:.1}% |", 100.0 * a);
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    Some(s)
 }

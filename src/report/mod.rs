@@ -6,7 +6,7 @@ mod html;
 mod markdown;
 
 pub(crate) use html::{PAGE_CSS, markdown_to_html_body};
-pub use markdown::{summary_table, to_markdown};
+pub use markdown::{discriminator_table, summary_table, to_markdown};
 
 use crate::config::Experiment;
 use crate::data::Splits;

@@ -207,6 +207,15 @@ fn to_markdown(r: &SweepReport, has_plot: bool) -> String {
     if has_plot {
         s.push_str("\n![accuracy against temperature](sweep_temperature.svg)\n");
     }
+    let runs: Vec<(String, &[crate::train::EpochRecord])> = r
+        .runs
+        .iter()
+        .map(|run| (run.point.run_name(run.seed), &run.history[..]))
+        .collect();
+    if let Some(table) = crate::report::discriminator_table(&runs) {
+        s.push_str("\n## Adversarial discriminator\n\nHow often the discriminator told the teacher's logits from the student's, per epoch (50% = fooled, 100% = never fooled).\n\n");
+        s.push_str(&table);
+    }
     let _ = writeln!(s, "\nThis invocation took {:.0} s.", r.seconds);
     s
 }
