@@ -408,7 +408,9 @@ impl DataConfig {
             return Err(bad("data.train_limit", "0".into(), "must be at least 1"));
         }
         if let Some(n) = self.normalize
-            && (!(n.std > 0.0) || !n.std.is_finite() || !n.mean.is_finite())
+            && (n.std.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+                || !n.std.is_finite()
+                || !n.mean.is_finite())
         {
             return Err(bad(
                 "data.normalize",

@@ -107,6 +107,48 @@ fn hint_attention_and_adversarial_terms_train_and_resume() {
     assert!(logits(&out) == logits(&other), "resumed weights differ");
 }
 
+#[test]
+fn online_kd_distils_on_augmented_batches() {
+    let (dir, config) = common::setup(&[
+        ("temperature = 4.0", "temperature = 4.0\nonline = true"),
+        (
+            "[student.train]\nepochs = 2",
+            "[student.train]\naugment = { crop_padding = 1, hflip = true }\nepochs = 2",
+        ),
+    ]);
+    let experiment = Experiment::load(&config).unwrap();
+    assert!(experiment.objective.needs_online_teacher());
+    let splits = prepare(&experiment).unwrap();
+    let out = dir.path().join("out");
+    let opts = RunOptions::new(&out);
+    train_teacher(&experiment, &splits, &opts).unwrap();
+    // No store was recorded: the teacher runs on each augmented batch.
+    let trained = train_student(
+        &experiment,
+        &splits,
+        StudentKind::Kd,
+        &[],
+        &teacher_path(&out),
+        1,
+        &opts,
+    )
+    .unwrap();
+    assert!(trained.last_accuracy() > 0.8, "{:?}", trained.history);
+    // Without a teacher, an online objective is refused with a clear error.
+    let e = train_student(
+        &experiment,
+        &splits,
+        StudentKind::Kd,
+        &[],
+        &dir.path().join("nope.safetensors"),
+        2,
+        &opts,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("nope.safetensors"), "{e}");
+}
+
 fn run_fails(replace: &[(&str, &str)], needles: &[&str]) {
     let (dir, config) = common::setup(replace);
     let out = Command::new(env!("CARGO_BIN_EXE_distill"))

@@ -53,6 +53,7 @@ pub fn cross_entropy(student_logits: Tensor<2>, labels: Tensor<1, Int>) -> Tenso
 }
 
 #[cfg(test)]
+#[allow(clippy::excessive_precision)]
 mod tests {
     //! Golden numbers from `tests/golden/kd_golden.py` (pure Python, float64, gradients by
     //! central finite differences), for `Z_S`, `Z_T`, `Y` below.
