@@ -40,9 +40,12 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
     );
     assert_eq!(report.runs.len(), 14);
     for p in &report.points {
-        assert_eq!(p.accuracy.values.len(), 2);
-        assert_eq!(p.best_epoch_accuracy.values.len(), 2);
-        assert!(p.accuracy.std >= 0.0 && p.accuracy.mean > 0.5, "{p:?}");
+        assert_eq!(p.stats.accuracy.values.len(), 2);
+        assert_eq!(p.stats.best_epoch_accuracy.values.len(), 2);
+        assert!(
+            p.stats.accuracy.std >= 0.0 && p.stats.accuracy.mean > 0.5,
+            "{p:?}"
+        );
     }
     let best = report.best.clone().unwrap();
     assert_ne!(best.method, "no_kd");
@@ -81,7 +84,7 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
         .find(|p| p.point.method == "kd" && p.point.temperature == 4.0)
         .unwrap();
     assert_eq!(
-        kd4.accuracy.values[1], 0.25,
+        kd4.stats.accuracy.values[1], 0.25,
         "the finished run was not reused"
     );
     let teacher_again = std::fs::metadata(out.join("teacher.safetensors"))

@@ -4,14 +4,19 @@ use super::Report;
 use crate::error::{Error, Result};
 use plotters::prelude::*;
 
-fn err(e: impl std::fmt::Display) -> Error {
+/// A plotters error as a report error.
+pub(crate) fn err(e: impl std::fmt::Display) -> Error {
     Error::Report(format!("chart: {e}"))
 }
 
-const COLORS: [RGBColor; 3] = [
+/// Line colours, in order.
+pub(crate) const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
 ];
 
 /// Monitor accuracy per epoch, one line per model.

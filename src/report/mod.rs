@@ -1,7 +1,7 @@
 //! The comparison report: every model measured on the same held-out set, written as JSON (for
 //! programs), Markdown and self-contained HTML with charts (for people), and printed.
 
-mod charts;
+pub(crate) mod charts;
 mod html;
 mod markdown;
 

@@ -2,9 +2,9 @@
 
 use super::{BASELINE, Point, RunResult, Sweep};
 use crate::data::Splits;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fsutil;
-use crate::report::Stat;
+use crate::report::{SeedSummary, Stat};
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -19,18 +19,9 @@ pub struct PointSummary {
     pub objective: String,
     /// Whether the objective depends on T (the relational terms do not).
     pub uses_temperature: bool,
-    /// Seeds it ran with.
-    pub seeds: Vec<u64>,
-    /// Test accuracy of the last-epoch models.
-    pub accuracy: Stat,
-    /// Monitor accuracy at the last epoch.
-    pub last_epoch_accuracy: Stat,
-    /// Best monitor accuracy over the epochs.
-    pub best_epoch_accuracy: Stat,
-    /// Macro-F1 on the test set.
-    pub macro_f1: Stat,
-    /// Top-1 agreement with the teacher.
-    pub agreement_with_teacher: Stat,
+    /// Seeds, and mean ± std of the accuracies, macro-F1 and agreement over them.
+    #[serde(flatten)]
+    pub stats: SeedSummary,
     /// Expected calibration error.
     pub ece: Stat,
     /// Training seconds per epoch.
@@ -102,12 +93,14 @@ pub(super) fn summarise(
                     .terms
                     .iter()
                     .any(crate::objective::TermConfig::uses_temperature),
-                seeds: rs.iter().map(|r| r.seed).collect(),
-                accuracy: stat(&|r| r.accuracy),
-                last_epoch_accuracy: stat(&|r| r.last_epoch_accuracy),
-                best_epoch_accuracy: stat(&|r| r.best_epoch_accuracy),
-                macro_f1: stat(&|r| r.macro_f1),
-                agreement_with_teacher: stat(&|r| r.agreement_with_teacher),
+                stats: SeedSummary {
+                    seeds: rs.iter().map(|r| r.seed).collect(),
+                    accuracy: stat(&|r| r.accuracy),
+                    last_epoch_accuracy: stat(&|r| r.last_epoch_accuracy),
+                    best_epoch_accuracy: stat(&|r| r.best_epoch_accuracy),
+                    macro_f1: stat(&|r| r.macro_f1),
+                    agreement_with_teacher: stat(&|r| r.agreement_with_teacher),
+                },
                 ece: stat(&|r| r.ece),
                 seconds_per_epoch: stat(&|r| r.seconds_per_epoch),
                 point,
@@ -117,7 +110,7 @@ pub(super) fn summarise(
     let best = points
         .iter()
         .filter(|p| p.point.method != BASELINE)
-        .max_by(|a, b| a.accuracy.mean.total_cmp(&b.accuracy.mean))
+        .max_by(|a, b| a.stats.accuracy.mean.total_cmp(&b.stats.accuracy.mean))
         .map(|p| p.point.clone());
     SweepReport {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -169,10 +162,10 @@ pub fn markdown_table(r: &SweepReport) -> String {
             } else {
                 "1".into()
             },
-            p.accuracy.pct(),
-            p.best_epoch_accuracy.pct(),
-            p.macro_f1.pct(),
-            p.agreement_with_teacher.pct(),
+            p.stats.accuracy.pct(),
+            p.stats.best_epoch_accuracy.pct(),
+            p.stats.macro_f1.pct(),
+            p.stats.agreement_with_teacher.pct(),
             p.seconds_per_epoch.mean,
         );
     }
@@ -220,18 +213,7 @@ fn to_markdown(r: &SweepReport, has_plot: bool) -> String {
     s
 }
 
-fn err(e: impl std::fmt::Display) -> Error {
-    Error::Report(format!("chart: {e}"))
-}
-
-const COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(140, 86, 75),
-];
+use crate::report::charts::{COLORS, err};
 
 /// Test accuracy (mean ± std) against T on a log axis, one line per method and α; the no-KD
 /// baseline as a dashed line. `None` when the grid has fewer than two temperatures.
@@ -257,8 +239,8 @@ pub fn temperature_chart(r: &SweepReport) -> Result<Option<String>> {
     let baseline = r.points.iter().find(|p| p.point.method == BASELINE);
     let values = r.points.iter().flat_map(|p| {
         [
-            p.accuracy.mean - p.accuracy.std,
-            p.accuracy.mean + p.accuracy.std,
+            p.stats.accuracy.mean - p.stats.accuracy.std,
+            p.stats.accuracy.mean + p.stats.accuracy.std,
         ]
     });
     let (lo, hi) = values.fold((1.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -299,7 +281,7 @@ pub fn temperature_chart(r: &SweepReport) -> Result<Option<String>> {
             pts.sort_by(|a, b| a.point.temperature.total_cmp(&b.point.temperature));
             let xy: Vec<(f64, f64)> = pts
                 .iter()
-                .map(|p| (p.point.temperature, 100.0 * p.accuracy.mean))
+                .map(|p| (p.point.temperature, 100.0 * p.stats.accuracy.mean))
                 .collect();
             let label = if lines.iter().any(|(m, a)| m == method && a != alpha) {
                 format!("{method}, α = {alpha}")
@@ -315,13 +297,13 @@ pub fn temperature_chart(r: &SweepReport) -> Result<Option<String>> {
                 });
             chart
                 .draw_series(pts.iter().map(|p| {
-                    let (m, s) = (100.0 * p.accuracy.mean, 100.0 * p.accuracy.std);
+                    let (m, s) = (100.0 * p.stats.accuracy.mean, 100.0 * p.stats.accuracy.std);
                     ErrorBar::new_vertical(p.point.temperature, m - s, m, m + s, color.filled(), 6)
                 }))
                 .map_err(err)?;
         }
         if let Some(b) = baseline {
-            let y = 100.0 * b.accuracy.mean;
+            let y = 100.0 * b.stats.accuracy.mean;
             let grey = RGBColor(90, 90, 90);
             chart
                 .draw_series(DashedLineSeries::new(
