@@ -23,6 +23,14 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// An input file to predict on is unreadable or of the wrong size.
+    #[error("{path}: {message}")]
+    Data {
+        /// The input file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Two data files disagree with each other (image and label counts, shapes).
     #[error("{message}")]
     DataMismatch {

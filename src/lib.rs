@@ -15,6 +15,7 @@
 //! - [`eval`]: metrics, latency and throughput;
 //! - [`report`]: JSON, Markdown and HTML reports with charts;
 //! - [`pipeline`]: the steps chained together;
+//! - [`predict`]: model cards and top-k predictions from a saved model;
 //! - [`sweep`]: grids of temperatures, α and objectives over seeds, with their report.
 //!
 //! ```no_run
@@ -35,6 +36,7 @@ pub mod fsutil;
 pub mod models;
 pub mod objective;
 pub mod pipeline;
+pub mod predict;
 pub mod progress;
 pub mod report;
 pub mod soft_labels;

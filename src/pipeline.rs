@@ -149,6 +149,27 @@ pub fn load_model(
     Ok(model.load(weights)?.valid())
 }
 
+/// Saves `model` to `weights` with its training history and its card (architecture,
+/// normalisation, class names), so that it can be used on its own (`distill predict`).
+fn save_trained(
+    experiment: &Experiment,
+    splits: &Splits,
+    architecture: &crate::models::ModelConfig,
+    trained: &Trained,
+    weights: &Path,
+) -> Result<()> {
+    trained.model.save(weights)?;
+    save_history(weights, &trained.history)?;
+    crate::predict::ModelCard::new(
+        experiment,
+        architecture,
+        splits.train.height,
+        splits.train.width,
+        splits.normalize,
+    )
+    .save_for(weights)
+}
+
 /// Step 1: trains the teacher and saves `OUT/teacher.safetensors`.
 pub fn train_teacher(
     experiment: &Experiment,
@@ -174,8 +195,13 @@ pub fn train_teacher(
     };
     let trained = train(&job, &opts.device)?;
     let path = teacher_path(&opts.out);
-    trained.model.save(&path)?;
-    save_history(&path, &trained.history)?;
+    save_trained(
+        experiment,
+        splits,
+        &experiment.teacher.model,
+        &trained,
+        &path,
+    )?;
     Ok(trained)
 }
 
@@ -377,8 +403,13 @@ pub fn train_student_as(
         stop_after_epochs: opts.stop_after_epochs,
     };
     let trained = train(&job, &opts.device)?;
-    trained.model.save(weights)?;
-    save_history(weights, &trained.history)?;
+    save_trained(
+        experiment,
+        splits,
+        &experiment.student.model,
+        &trained,
+        weights,
+    )?;
     Ok(trained)
 }
 

@@ -3,6 +3,7 @@
 mod compare;
 mod demo;
 mod evaluate;
+mod predict;
 mod record;
 mod run;
 mod student;
@@ -49,6 +50,8 @@ enum Command {
     Compare(compare::Args),
     /// Sweep temperatures, α and objectives over seeds, reusing one teacher and one store.
     Sweep(sweep::Args),
+    /// Predict the top-k classes of images, IDX or CSV batches with a saved model.
+    Predict(predict::Args),
 }
 
 /// Arguments shared by the steps that work in an output folder.
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Evaluate(a) => evaluate::exec(&cli, a),
         Command::Compare(a) => compare::exec(&cli, a),
         Command::Sweep(a) => sweep::exec(&cli, a),
+        Command::Predict(a) => predict::exec(&cli, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
