@@ -9,6 +9,34 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Escapes `s` and renders its inline Markdown: `**bold**` and `` `code` ``.
+fn inline(s: &str) -> String {
+    let mut out = String::new();
+    let (mut bold, mut code) = (false, false);
+    let mut rest = escape(s);
+    while !rest.is_empty() {
+        if !code && rest.starts_with("**") {
+            out.push_str(if bold { "</b>" } else { "<b>" });
+            bold = !bold;
+            rest.drain(..2);
+        } else if rest.starts_with('`') {
+            out.push_str(if code { "</code>" } else { "<code>" });
+            code = !code;
+            rest.drain(..1);
+        } else {
+            let c = rest.remove(0);
+            out.push(c);
+        }
+    }
+    if bold {
+        out.push_str("</b>");
+    }
+    if code {
+        out.push_str("</code>");
+    }
+    out
+}
+
 /// The page style shared by the HTML reports.
 pub(crate) const PAGE_CSS: &str = "body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; } table { border-collapse: collapse; margin: 1em 0; font-size: 14px; } th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; } th:first-child, td:first-child { text-align: left; } th { background: #f3f3f3; } .meta { color: #555; font-size: 13px; }";
 
@@ -32,14 +60,14 @@ fn tables_to_html(md: &str) -> String {
             if !in_table {
                 out.push_str("<table><tr>");
                 for c in &cells {
-                    out.push_str(&format!("<th>{}</th>", escape(c)));
+                    out.push_str(&format!("<th>{}</th>", inline(c)));
                 }
                 out.push_str("</tr>\n");
                 in_table = true;
             } else {
                 out.push_str("<tr>");
                 for c in &cells {
-                    out.push_str(&format!("<td>{}</td>", escape(c)));
+                    out.push_str(&format!("<td>{}</td>", inline(c)));
                 }
                 out.push_str("</tr>\n");
             }
@@ -53,7 +81,7 @@ fn tables_to_html(md: &str) -> String {
             } else if let Some(h) = t.strip_prefix("# ") {
                 out.push_str(&format!("<h1>{}</h1>\n", escape(h)));
             } else if !t.is_empty() {
-                out.push_str(&format!("<p>{}</p>\n", escape(t)));
+                out.push_str(&format!("<p>{}</p>\n", inline(t)));
             }
         }
     }
@@ -124,4 +152,17 @@ training data fingerprint <code>{fp}</code></p>
         ))
         .unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline;
+
+    #[test]
+    fn inline_markdown_is_escaped_and_rendered() {
+        assert_eq!(
+            inline("kd **(best)** on `a<b`"),
+            "kd <b>(best)</b> on <code>a&lt;b</code>"
+        );
+    }
 }
