@@ -92,6 +92,13 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
         .modified()
         .unwrap();
     assert_eq!(teacher_time, teacher_again, "the teacher was retrained");
+
+    // Another budget is another run: resuming into the same folder is refused, naming the file.
+    let mut longer = Sweep::load(&path).unwrap();
+    longer.experiment.student.train.epochs += 1;
+    let e = run_sweep(&longer, &opts).unwrap_err().to_string();
+    assert!(e.contains("seed1.json"), "{e}");
+    assert!(e.contains("epochs"), "{e}");
 }
 
 #[test]

@@ -93,6 +93,10 @@ pub struct SweepConfig {
     /// Also train the student without KD (once per seed).
     #[serde(default = "yes")]
     pub baseline: bool,
+    /// Epochs of every student run (default: the experiment's `student.train.epochs`): the
+    /// sweep's training budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_epochs: Option<usize>,
     /// Named objectives.
     #[serde(default)]
     pub methods: BTreeMap<String, MethodConfig>,
@@ -258,7 +262,7 @@ impl Sweep {
     }
 
     /// Checks `config` against `experiment`; `origin` names the sweep file in errors.
-    pub fn new(config: SweepConfig, experiment: Experiment, origin: &Path) -> Result<Sweep> {
+    pub fn new(config: SweepConfig, mut experiment: Experiment, origin: &Path) -> Result<Sweep> {
         let bad = |field: &str, value: String, reason: &str| Error::ConfigValue {
             path: origin.to_path_buf(),
             field: field.to_string(),
@@ -272,6 +276,12 @@ impl Sweep {
                 format!("{:?}", config.seeds),
                 "give at least one seed",
             ));
+        }
+        if let Some(epochs) = config.student_epochs {
+            if epochs == 0 {
+                return Err(bad("student_epochs", "0".into(), "must be at least 1"));
+            }
+            experiment.student.train.epochs = epochs;
         }
         let temperatures = if config.temperature.is_empty() {
             vec![experiment.objective.temperature]
@@ -496,6 +506,16 @@ pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
                         message: format!("unreadable run result: {e}"),
                     }
                 })?;
+            let epochs = experiment.student.train.epochs;
+            if r.history.len() != epochs {
+                return Err(Error::Weights {
+                    path: result_path.clone(),
+                    message: format!(
+                        "a finished run of {} epochs, but the sweep now trains {epochs}; use another --out or remove it",
+                        r.history.len()
+                    ),
+                });
+            }
             results.push(r);
             continue;
         }
@@ -621,6 +641,9 @@ mod tests {
         let list = sweep("seeds = [7, 9]").unwrap();
         assert_eq!(list.seeds, vec![7, 9]);
         assert_eq!(list.points[0].temperature, 4.0);
+        assert_eq!(list.experiment.student.train.epochs, 1);
+        let budget = sweep("student_epochs = 3").unwrap();
+        assert_eq!(budget.experiment.student.train.epochs, 3);
     }
 
     #[test]
@@ -648,6 +671,8 @@ mod tests {
         );
         let msg = e("alpha = [1.5]");
         assert!(msg.contains("alpha[0]") && msg.contains("1.5"), "{msg}");
+        let msg = e("student_epochs = 0");
+        assert!(msg.contains("student_epochs") && msg.contains('0'), "{msg}");
         let msg = e("seeds = []");
         assert!(msg.contains("seeds"), "{msg}");
         let msg = e("objective = [\"ensemble\"]");

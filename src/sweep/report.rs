@@ -176,10 +176,11 @@ fn to_markdown(r: &SweepReport, has_plot: bool) -> String {
     let mut s = String::from("# distill sweep\n\n");
     let _ = writeln!(
         s,
-        "distill {} · experiment seed {} · student seeds {:?} · teacher `{}` ({:.2}% test accuracy) · data fingerprint `{}`\n",
+        "distill {} · experiment seed {} · student seeds {:?} · {} epochs per student · teacher `{}` ({:.2}% test accuracy) · data fingerprint `{}`\n",
         r.distill_version,
         r.seed,
         r.seeds,
+        r.experiment.student.train.epochs,
         r.teacher,
         100.0 * r.teacher_accuracy,
         r.dataset_fingerprint

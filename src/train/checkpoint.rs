@@ -20,6 +20,9 @@ pub struct CheckpointState {
     pub run_key: String,
     /// Per-epoch records so far.
     pub history: Vec<EpochRecord>,
+    /// The distill version that wrote it (absent in checkpoints of 0.1.0 before it was kept).
+    #[serde(default)]
+    pub distill_version: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -133,10 +136,14 @@ pub fn load<M: Module>(
     let state: CheckpointState = serde_json::from_slice(&fsutil::read(&state_path)?)
         .map_err(|e| bad(&state_path, format!("unreadable: {e}")))?;
     if state.run_key != run_key {
-        return Err(bad(
-            &state_path,
-            "belongs to a run with another model, recipe, objective or seed; remove it or drop --resume".into(),
-        ));
+        let this = env!("CARGO_PKG_VERSION");
+        let message = match &state.distill_version {
+            Some(v) if v != this => format!(
+                "was written by distill {v} (this is {this}) or by another run; resume with distill {v}, remove it, or drop --resume"
+            ),
+            _ => "belongs to a run with another model, recipe, objective or seed, or to another build of distill; remove it, resume with the build that wrote it, or drop --resume".to_string(),
+        };
+        return Err(bad(&state_path, message));
     }
     let model_path = dir.join("model.bpk");
     let model = model

@@ -460,6 +460,7 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             epochs_done: epoch + 1,
             run_key: key.clone(),
             history: history.clone(),
+            distill_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         };
         checkpoint::save(
             job.checkpoint_dir,
