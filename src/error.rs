@@ -99,6 +99,12 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// A model cannot be exported: its tensors do not fit its card's architecture.
+    #[error("export: {message}")]
+    Export {
+        /// What does not fit, naming the tensor.
+        message: String,
+    },
     /// Drawing a chart or writing a report failed.
     #[error("report: {0}")]
     Report(String),

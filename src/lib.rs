@@ -16,6 +16,7 @@
 //! - [`report`]: JSON, Markdown and HTML reports with charts;
 //! - [`pipeline`]: the steps chained together;
 //! - [`predict`]: model cards and top-k predictions from a saved model;
+//! - [`export`]: a saved model as ONNX, for other runtimes;
 //! - [`sweep`]: grids of temperatures, α and objectives over seeds, with their report.
 //!
 //! ```no_run
@@ -32,6 +33,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod fsutil;
 pub mod models;
 pub mod objective;

@@ -3,6 +3,7 @@
 mod compare;
 mod demo;
 mod evaluate;
+mod export;
 mod predict;
 mod record;
 mod run;
@@ -52,6 +53,8 @@ enum Command {
     Sweep(sweep::Args),
     /// Predict the top-k classes of images, IDX or CSV batches with a saved model.
     Predict(predict::Args),
+    /// Export a saved model as ONNX (opset 13), for other runtimes.
+    Export(export::Args),
 }
 
 /// Arguments shared by the steps that work in an output folder.
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Compare(a) => compare::exec(&cli, a),
         Command::Sweep(a) => sweep::exec(&cli, a),
         Command::Predict(a) => predict::exec(&cli, a),
+        Command::Export(a) => export::exec(&cli, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
