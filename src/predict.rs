@@ -67,6 +67,13 @@ impl ModelCard {
         fsutil::write_atomic(&Self::path_for(weights), &json)
     }
 
+    /// The model of this card's architecture with `weights` loaded, on `device`.
+    pub fn load_model(&self, weights: &Path, device: &Device) -> Result<Model> {
+        self.architecture
+            .init(self.input, self.class_names.len(), device)
+            .load(weights)
+    }
+
     /// Reads the card beside `weights`.
     pub fn load_for(weights: &Path) -> Result<Self> {
         let path = Self::path_for(weights);
@@ -116,10 +123,7 @@ impl Predictor {
     /// Loads `weights` and its card on `device`.
     pub fn load_on(weights: &Path, device: Device) -> Result<Self> {
         let card = ModelCard::load_for(weights)?;
-        let model = card
-            .architecture
-            .init(card.input, card.class_names.len(), &device)
-            .load(weights)?;
+        let model = card.load_model(weights, &device)?;
         Ok(Predictor {
             card,
             model: burn::module::Module::valid(&model),

@@ -96,11 +96,7 @@ pub fn export_onnx(weights: &Path, out: &Path, opts: &OnnxOptions) -> Result<()>
             message: "the model card lists no class names".into(),
         });
     }
-    let device = crate::default_device();
-    let model = card
-        .architecture
-        .init(card.input, card.class_names.len(), &device)
-        .load(weights)?;
+    let model = card.load_model(weights, &crate::default_device())?;
     let bytes = to_onnx(&model, &card, opts)?;
     fsutil::write_atomic(out, &bytes)
 }
