@@ -24,8 +24,8 @@ pub struct Experiment {
     pub student_seeds: Vec<u64>,
     /// Where the images come from.
     pub data: DataConfig,
-    /// The large model.
-    pub teacher: ModelSection,
+    /// The large model: trained here (`[teacher.train]`) or imported (`[teacher.import]`).
+    pub teacher: TeacherSection,
     /// The small model.
     pub student: ModelSection,
     /// Output folders of other teachers (each holding `teacher.safetensors` and its recorded
@@ -120,6 +120,20 @@ pub struct ModelSection {
     pub model: ModelConfig,
     /// The training recipe.
     pub train: TrainConfig,
+}
+
+/// The teacher: its architecture, and either a training recipe or weights to import.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherSection {
+    /// The architecture.
+    pub model: ModelConfig,
+    /// The training recipe (when distill trains the teacher).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainConfig>,
+    /// Weights trained elsewhere (PyTorch or safetensors), instead of training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<crate::models::ImportConfig>,
 }
 
 /// A training recipe.
@@ -286,6 +300,11 @@ impl Experiment {
         experiment.origin = path.to_path_buf();
         let base = path.parent().unwrap_or(Path::new(""));
         experiment.data.resolve_paths(base);
+        if let Some(import) = &mut experiment.teacher.import
+            && import.weights.is_relative()
+        {
+            import.weights = base.join(&import.weights);
+        }
         for dir in &mut experiment.extra_teachers {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
@@ -326,10 +345,38 @@ impl Experiment {
             return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
         }
         self.data.validate(&bad)?;
-        for (name, section) in [("teacher", &self.teacher), ("student", &self.student)] {
-            section.model.validate(&format!("{name}.model"), &bad)?;
-            section.train.validate(&format!("{name}.train"), &bad)?;
+        self.teacher.model.validate("teacher.model", &bad)?;
+        match (&self.teacher.train, &self.teacher.import) {
+            (Some(train), None) => train.validate("teacher.train", &bad)?,
+            (None, Some(import)) => {
+                import.validate("teacher.import", &bad)?;
+                if let Some(n) = self.data.normalize
+                    && n != import.normalize
+                {
+                    return Err(bad(
+                        "data.normalize",
+                        format!("{{ mean = {}, std = {} }}", n.mean, n.std),
+                        "differs from teacher.import.normalize: an imported teacher fixes the normalisation (leave data.normalize out)",
+                    ));
+                }
+            }
+            (None, None) => {
+                return Err(bad(
+                    "teacher",
+                    "no train, no import".into(),
+                    "give [teacher.train] to train the teacher here, or [teacher.import] to load its weights",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "teacher",
+                    "both train and import".into(),
+                    "give [teacher.train] or [teacher.import], not both",
+                ));
+            }
         }
+        self.student.model.validate("student.model", &bad)?;
+        self.student.train.validate("student.train", &bad)?;
         self.objective.validate(self.data.num_classes, &bad)?;
         let teachers = 1 + self.extra_teachers.len();
         if self.objective.teacher_weights.len() > teachers {

@@ -109,7 +109,15 @@ pub fn load_history(weights: &Path) -> Result<Vec<EpochRecord>> {
 
 /// Loads the data an experiment names and checks both models against its image size.
 pub fn prepare(experiment: &Experiment) -> Result<Splits> {
-    let splits = load_splits(&experiment.data, experiment.seed)?;
+    let splits = match &experiment.teacher.import {
+        // An imported teacher was trained on inputs normalised its way; everyone uses that.
+        Some(import) => {
+            let mut data = experiment.data.clone();
+            data.normalize = Some(import.normalize);
+            load_splits(&data, experiment.seed)?
+        }
+        None => load_splits(&experiment.data, experiment.seed)?,
+    };
     let (h, w) = (splits.train.height, splits.train.width);
     experiment
         .teacher
@@ -176,11 +184,18 @@ pub fn train_teacher(
     splits: &Splits,
     opts: &RunOptions,
 ) -> Result<Trained> {
+    let Some(recipe) = &experiment.teacher.train else {
+        return Err(experiment.bad_value(
+            "teacher.train",
+            "missing".into(),
+            "this experiment imports its teacher ([teacher.import]): run `distill import`",
+        ));
+    };
     let objective = Objective::hard_labels_only();
     let job = TrainJob {
         name: "teacher",
         model: &experiment.teacher.model,
-        recipe: &experiment.teacher.train,
+        recipe,
         splits,
         objective: &objective,
         soft_labels: &[],
@@ -203,6 +218,118 @@ pub fn train_teacher(
         &path,
     )?;
     Ok(trained)
+}
+
+/// What [`import_teacher`] did, saved as `OUT/teacher.import.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ImportSummary {
+    /// The weights file read.
+    pub source: PathBuf,
+    /// Its SHA-256.
+    pub source_sha256: String,
+    /// Tensors loaded.
+    pub tensors: usize,
+    /// Keys of the file left out (`num_batches_tracked`, `ignore` patterns).
+    pub ignored: Vec<String>,
+    /// Top-1 accuracy on the test set.
+    pub test_accuracy: f64,
+    /// Test images it was measured on.
+    pub test_images: usize,
+    /// The accuracy below which it would have been refused.
+    pub min_accuracy: f64,
+    /// The normalisation it declares.
+    pub normalize: crate::config::Normalize,
+}
+
+/// Where [`import_teacher`] writes its summary.
+pub fn import_summary_path(out: &Path) -> PathBuf {
+    out.join("teacher.import.json")
+}
+
+/// Step 1 for a teacher trained elsewhere (`[teacher.import]`): loads its weights into the
+/// declared architecture, measures it on the test set and refuses it when it scores near chance
+/// (a wrong remapping, normalisation or layout loads without complaint and predicts rubbish).
+/// Only then writes `OUT/teacher.safetensors` (distill's format) with its card, and
+/// `OUT/teacher.import.json`.
+pub fn import_teacher(
+    experiment: &Experiment,
+    splits: &Splits,
+    opts: &RunOptions,
+) -> Result<ImportSummary> {
+    let Some(import) = &experiment.teacher.import else {
+        return Err(experiment.bad_value(
+            "teacher.import",
+            "missing".into(),
+            "this experiment trains its teacher: run `distill train`",
+        ));
+    };
+    let classes = splits.train.num_classes;
+    let input = [1, splits.train.height, splits.train.width];
+    let fresh = experiment.teacher.model.init(input, classes, &opts.device);
+    let plan = import.plan(&fresh)?;
+    let model = import.load(fresh)?.valid();
+    let test = &splits.test;
+    let logits = predict_logits(&model, test, splits.normalize, 512, &opts.device);
+    let accuracy = crate::eval::accuracy_of(&logits, &test.labels, classes);
+    let mut counts = vec![0usize; classes];
+    for &l in &test.labels {
+        counts[l as usize] += 1;
+    }
+    let majority = *counts.iter().max().unwrap_or(&0) as f64 / test.len().max(1) as f64;
+    let threshold = import.threshold(majority);
+    if opts.progress {
+        eprintln!(
+            "imported teacher {}: {:.2}% top-1 on {} test images",
+            import.weights.display(),
+            100.0 * accuracy,
+            test.len()
+        );
+    }
+    if accuracy < threshold {
+        return Err(Error::Weights {
+            path: import.weights.clone(),
+            message: format!(
+                "the imported teacher scores {:.2}% on the {} test images, near chance \
+                 (most frequent class {:.2}%; teacher.import.min_accuracy {:.2}%), so nothing \
+                 was recorded. The weights loaded but do not compute what they did where they \
+                 were trained: check that the remap rules pair each layer with its tensor \
+                 (`distill import --dry-run`), that teacher.import.normalize is the mean and \
+                 std it was trained with (currently {} / {}), and that teacher.model matches \
+                 its layout (layer order, kernel size and padding, pooling, C×H×W flatten order)",
+                100.0 * accuracy,
+                test.len(),
+                100.0 * majority,
+                100.0 * threshold,
+                import.normalize.mean,
+                import.normalize.std
+            ),
+        });
+    }
+    fsutil::create_dir_all(&opts.out)?;
+    let path = teacher_path(&opts.out);
+    model.save(&path)?;
+    save_history(&path, &[])?;
+    crate::predict::ModelCard::new(
+        experiment,
+        &experiment.teacher.model,
+        splits.train.height,
+        splits.train.width,
+        splits.normalize,
+    )
+    .save_for(&path)?;
+    let summary = ImportSummary {
+        source: import.weights.clone(),
+        source_sha256: fsutil::sha256_hex(&fsutil::read(&import.weights)?),
+        tensors: plan.matched.len(),
+        ignored: plan.ignored.iter().map(|t| t.name.clone()).collect(),
+        test_accuracy: accuracy,
+        test_images: test.len(),
+        min_accuracy: threshold,
+        normalize: import.normalize,
+    };
+    let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
+    fsutil::write_atomic(&import_summary_path(&opts.out), &json)?;
+    Ok(summary)
 }
 
 /// The provenance a store recorded from `teacher` (weights file) on these splits carries.
@@ -425,7 +552,11 @@ pub fn ensure_teacher_and_store(
     let teacher = teacher_path(&opts.out);
     let t = Instant::now();
     if !(opts.resume && teacher.is_file()) {
-        train_teacher(experiment, splits, opts)?;
+        if experiment.teacher.import.is_some() {
+            import_teacher(experiment, splits, opts)?;
+        } else {
+            train_teacher(experiment, splits, opts)?;
+        }
     }
     timings.teacher_train_s = t.elapsed().as_secs_f64();
     let store = soft_labels_dir(&opts.out);

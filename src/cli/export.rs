@@ -1,4 +1,5 @@
-//! `distill export`: a saved model as an ONNX file, for other runtimes.
+//! `distill export`: a saved model as an ONNX file, for other runtimes, and/or as safetensors
+//! with PyTorch's names and layouts, for PyTorch.
 
 use super::Cli;
 use distill::error::{Error, Result};
@@ -15,8 +16,13 @@ pub struct Args {
     #[arg(long)]
     model: PathBuf,
     /// The ONNX file to write (opset 13; input `input` [N, C, H, W] of normalised pixels).
+    #[arg(long, required_unless_present = "safetensors")]
+    onnx: Option<PathBuf>,
+    /// A safetensors file to write with PyTorch's names and layouts (linear weights [out, in],
+    /// BatchNorm weight/bias), loadable with `load_state_dict` into the module
+    /// `python/distill_torch.py` builds from the card written beside it.
     #[arg(long)]
-    onnx: PathBuf,
+    safetensors: Option<PathBuf>,
     /// Append a softmax at this temperature: the file outputs `probabilities` =
     /// softmax(logits / T) instead of `logits`.
     #[arg(long, allow_negative_numbers = true)]
@@ -34,10 +40,23 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
             reason: "must be a finite number > 0".into(),
         });
     }
+    if let Some(path) = &args.safetensors {
+        distill::export::export_pytorch_safetensors(&args.model, path)?;
+        if !cli.quiet {
+            println!(
+                "wrote {} (PyTorch names and layouts) and its card {}",
+                path.display(),
+                ModelCard::path_for(path).display()
+            );
+        }
+    }
+    let Some(onnx) = &args.onnx else {
+        return Ok(());
+    };
     let opts = OnnxOptions {
         softmax_temperature: args.temperature,
     };
-    export_onnx(&args.model, &args.onnx, &opts)?;
+    export_onnx(&args.model, onnx, &opts)?;
     if !cli.quiet {
         let card = ModelCard::load_for(&args.model)?;
         let [c, h, w] = card.input;
@@ -47,7 +66,7 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
         };
         println!(
             "wrote {}: {INPUT_NAME} [N, {c}, {h}, {w}] of pixels normalised as (x / 255 - {}) / {} -> {output} [N, {}]",
-            args.onnx.display(),
+            onnx.display(),
             card.normalize.mean,
             card.normalize.std,
             card.class_names.len()

@@ -4,6 +4,7 @@ mod compare;
 mod demo;
 mod evaluate;
 mod export;
+mod import;
 mod predict;
 mod record;
 mod run;
@@ -41,6 +42,8 @@ enum Command {
     Run(run::Args),
     /// Train the teacher.
     Train(train::Args),
+    /// Import a teacher trained elsewhere (PyTorch .pt/.pth or safetensors), checking its accuracy.
+    Import(import::Args),
     /// Record the teacher's soft labels (optionally one shard of several).
     Record(record::Args),
     /// Train a student against the recorded soft labels (or the no-KD baseline).
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Demo(a) => demo::exec(&cli, a),
         Command::Run(a) => run::exec(&cli, a),
         Command::Train(a) => train::exec(&cli, a),
+        Command::Import(a) => import::exec(&cli, a),
         Command::Record(a) => record::exec(&cli, a),
         Command::Student(a) => student::exec(&cli, a),
         Command::Evaluate(a) => evaluate::exec(&cli, a),

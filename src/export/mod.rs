@@ -3,6 +3,9 @@
 //! - [`onnx`]: an ONNX file (opset 13) of any model distill builds, for onnxruntime, tract,
 //!   OpenVINO and the like; `distill export --model M.safetensors --onnx M.onnx` on the command
 //!   line.
+//! - [`export_pytorch_safetensors`]: safetensors with PyTorch's names and layouts, for
+//!   `load_state_dict` into the module `python/distill_torch.py` builds from the model card;
+//!   `distill export --model M.safetensors --safetensors M.pt.safetensors`.
 //!
 //! ```no_run
 //! use distill::export::onnx::{OnnxOptions, export_onnx};
@@ -19,3 +22,17 @@ pub mod onnx;
 mod proto;
 
 pub use onnx::{OnnxOptions, export_onnx, to_onnx};
+
+use crate::error::Result;
+use crate::predict::ModelCard;
+use std::path::Path;
+
+/// Writes the model saved at `weights` (distill's format, with its card) to `out` as
+/// safetensors under PyTorch's names and layouts, with a copy of the card beside it
+/// (`out` with extension `.model.json`). Both writes are atomic.
+pub fn export_pytorch_safetensors(weights: &Path, out: &Path) -> Result<()> {
+    let card = ModelCard::load_for(weights)?;
+    let model = card.load_model(weights, &crate::default_device())?;
+    crate::models::import::save_pytorch_safetensors(&model, out)?;
+    card.save_for(out)
+}

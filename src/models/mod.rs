@@ -2,9 +2,11 @@
 //! `type = "cnn"`), built into a [`Model`], and saved or loaded as safetensors.
 
 mod cnn;
+pub mod import;
 mod mlp;
 
 pub use cnn::{Cnn, CnnConfig};
+pub use import::{ImportConfig, ImportPlan, WeightsFormat};
 pub use mlp::{Mlp, MlpConfig};
 
 use crate::config::BadField;

@@ -23,15 +23,23 @@ pub fn summary_table(r: &Report) -> String {
         let Some(m) = r.models.get(name) else {
             continue;
         };
+        // An imported teacher has no training history here.
+        let best = if m.history.is_empty() {
+            "— (imported)".to_string()
+        } else {
+            format!(
+                "{:.2}% (ep {})",
+                100.0 * m.best_epoch_accuracy,
+                m.best_epoch
+            )
+        };
         let _ = writeln!(
             s,
-            "| {name} | {} | 1/{:.0} | {} | {:.2}% | {:.2}% (ep {}) | {:.4} | {:.2}% | {:.4} | {:.3} | {:.3} | {:.0} |",
+            "| {name} | {} | 1/{:.0} | {} | {:.2}% | {best} | {:.4} | {:.2}% | {:.4} | {:.3} | {:.3} | {:.0} |",
             m.params,
             teacher_params as f64 / m.params.max(1) as f64,
             bytes(m.file_bytes),
             100.0 * m.quality.accuracy,
-            100.0 * m.best_epoch_accuracy,
-            m.best_epoch,
             m.quality.macro_f1,
             100.0 * m.quality.agreement_with_teacher.unwrap_or(1.0),
             m.quality.ece,

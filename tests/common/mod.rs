@@ -1,6 +1,8 @@
 //! Tiny generated data sets and experiment files for the integration tests.
 #![allow(dead_code)]
 
+pub mod models;
+
 use distill::data::idx::{IdxArray, encode_idx, encode_idx_gz};
 use std::path::{Path, PathBuf};
 
