@@ -554,3 +554,55 @@ fn expected_tensors_name_pytorch_layouts() {
         "{names:?}"
     );
 }
+
+/// Casts every float parameter to `dtype`.
+struct CastTo(burn::tensor::DType);
+impl ModuleMapper for CastTo {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|t| t.cast(dtype))
+    }
+}
+
+#[test]
+fn weights_stored_as_f64_are_converted_to_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = card(residual_cnn(), [1, 8, 8], 5);
+    let (model, weights) = saved_model(dir.path(), "cnn", &card, 6);
+    // A separate copy: clones share BatchNorm's running statistics.
+    let wide = card
+        .load_model(&weights, &distill::default_device())
+        .unwrap()
+        .map(&mut CastTo(burn::tensor::DType::F64));
+    let file = dir.path().join("cnn64.safetensors");
+    distill::models::import::save_pytorch_safetensors(&wide, &file).unwrap();
+    let import = pytorch_safetensors(&file, NORM);
+    let fresh = || {
+        card.architecture
+            .init(card.input, 5, &distill::default_device())
+    };
+    let plan = import.plan(&fresh()).unwrap();
+    assert!(plan.fits(), "{}", plan.listing());
+    assert_eq!(
+        plan.converted.len(),
+        plan.matched.len(),
+        "{}",
+        plan.listing()
+    );
+    assert!(plan.converted.iter().all(|t| t.dtype == "F64"));
+    let loaded = import.load(fresh()).unwrap();
+    // f32 → f64 → f32 is exact, and the model computes in f32 again.
+    let (a, b) = (tensor_bytes(&model), tensor_bytes(&loaded));
+    let differ: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("{} ({} vs {} bytes)", x.0, x.1.len(), y.1.len()))
+        .collect();
+    assert!(differ.is_empty(), "bit-exact after conversion: {differ:?}");
+    let x = random_images(2, card.input, 12);
+    assert_eq!(
+        distill_logits(&model.valid(), &x, 2, card.input),
+        distill_logits(&loaded.valid(), &x, 2, card.input)
+    );
+}

@@ -317,3 +317,72 @@ fn clear_errors() {
     // Nothing was written by any of the failures.
     assert!(!onnx.exists());
 }
+
+/// The residual BatchNorm CNN and an MLP, in onnxruntime (from PyPI), where Python has it.
+#[test]
+fn onnxruntime_gives_the_same_outputs_where_installed() {
+    let has_ort = Command::new("python3")
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !has_ort {
+        eprintln!("skipped: no python3 with onnxruntime here (pip install onnxruntime)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let archs = [
+        (
+            "cnn",
+            ModelConfig::Cnn(CnnConfig {
+                blocks: vec![vec![4], vec![6, 6]],
+                hidden: vec![10],
+                kernel_size: 3,
+                batch_norm: true,
+                residual: true,
+                dropout: 0.1,
+            }),
+        ),
+        (
+            "mlp",
+            ModelConfig::Mlp(MlpConfig {
+                hidden: vec![16, 8],
+                dropout: 0.0,
+            }),
+        ),
+    ];
+    for (i, (name, arch)) in archs.into_iter().enumerate() {
+        let card = card(arch, [1, 8, 8], 4);
+        let (model, weights) = saved_model(dir.path(), name, &card, 20 + i as u64);
+        let onnx = dir.path().join(format!("{name}.onnx"));
+        export_onnx(&weights, &onnx, &OnnxOptions::default()).unwrap();
+        let n = 3;
+        let x = random_images(n, card.input, 30 + i as u64);
+        let want = distill_logits(&model, &x, n, card.input);
+        let inputs: Vec<Vec<Vec<Vec<f32>>>> = x
+            .chunks(64)
+            .map(|img| vec![img.chunks(8).map(|r| r.to_vec()).collect()])
+            .collect();
+        let outputs: Vec<Vec<f32>> = want.chunks(4).map(|r| r.to_vec()).collect();
+        let check = dir.path().join(format!("{name}.json"));
+        std::fs::write(
+            &check,
+            serde_json::to_vec(&serde_json::json!({ "inputs": inputs, "outputs": outputs }))
+                .unwrap(),
+        )
+        .unwrap();
+        let run = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_onnx.py"))
+            .arg(&onnx)
+            .arg(&check)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{name}: {text}{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        eprintln!("{name}: {}", text.trim());
+    }
+}

@@ -11,6 +11,7 @@
 use crate::config::{BadField, Normalize};
 use crate::error::{Error, Result};
 use crate::models::Model;
+use burn::module::Module;
 use burn::store::{
     BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
     PytorchStore, SafetensorsStore,
@@ -66,6 +67,8 @@ pub struct TensorInfo {
     pub name: String,
     /// Its shape.
     pub shape: Vec<usize>,
+    /// Its element type as stored (`F32`, `F64`, `F16`, ...).
+    pub dtype: String,
 }
 
 /// How a weights file's tensors line up with an architecture.
@@ -81,6 +84,8 @@ pub struct ImportPlan {
     pub unused: Vec<TensorInfo>,
     /// In the file, not used, and allowed to be left out.
     pub ignored: Vec<TensorInfo>,
+    /// Matched tensors stored in another float type, converted to f32 on load.
+    pub converted: Vec<TensorInfo>,
 }
 
 impl ImportPlan {
@@ -125,6 +130,13 @@ impl ImportPlan {
             self.unused
                 .iter()
                 .map(|t| format!("{} {}", t.name, shape(&t.shape)))
+                .collect(),
+        );
+        section(
+            "converted to f32 on load",
+            self.converted
+                .iter()
+                .map(|t| format!("{} {}", t.name, t.dtype))
                 .collect(),
         );
         section(
@@ -332,7 +344,12 @@ impl ImportConfig {
         let mut plan = ImportPlan::default();
         for e in &expected {
             match source.iter().find(|s| s.name == e.name) {
-                Some(s) if s.shape == e.shape => plan.matched.push(e.clone()),
+                Some(s) if s.shape == e.shape => {
+                    if s.dtype != e.dtype {
+                        plan.converted.push(s.clone());
+                    }
+                    plan.matched.push(e.clone())
+                }
                 Some(s) => plan.mismatched.push((e.clone(), s.clone())),
                 None => plan.missing.push(e.clone()),
             }
@@ -375,7 +392,8 @@ impl ImportConfig {
                 problems.into_iter().take(3).collect::<Vec<_>>().join("; ")
             )));
         }
-        Ok(model)
+        // Weights stored as f64 / f16 / bf16 load as such; distill computes in f32.
+        Ok(model.map(&mut ToF32))
     }
 
     /// The accuracy below which an imported teacher is refused, given the share of the
@@ -383,6 +401,24 @@ impl ImportConfig {
     pub fn threshold(&self, majority_share: f64) -> f64 {
         self.min_accuracy
             .unwrap_or(majority_share + 0.1 * (1.0 - majority_share))
+    }
+}
+
+/// Casts every float parameter to f32 (a no-op for those that are).
+struct ToF32;
+
+impl burn::module::ModuleMapper for ToF32 {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<burn::tensor::Tensor<D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+        param.map(|t| {
+            if t.dtype() == burn::tensor::DType::F32 {
+                t
+            } else {
+                t.cast(burn::tensor::DType::F32)
+            }
+        })
     }
 }
 
@@ -398,6 +434,7 @@ fn infos(
         .map(|t| TensorInfo {
             name: t.name.clone(),
             shape: t.shape.to_vec(),
+            dtype: format!("{:?}", t.dtype),
         })
         .collect()
 }
@@ -419,6 +456,7 @@ pub fn expected_tensors(model: &Model) -> Vec<TensorInfo> {
         .map(|t| TensorInfo {
             name: t.name.clone(),
             shape: t.shape.to_vec(),
+            dtype: format!("{:?}", t.dtype),
         })
         .collect();
     v.sort_by(|a, b| a.name.cmp(&b.name));
