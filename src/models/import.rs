@@ -151,14 +151,7 @@ impl ImportPlan {
 
     /// One line naming the first problems, for an error message.
     pub fn summary(&self) -> String {
-        let list = |v: Vec<String>| {
-            let n = v.len();
-            let mut shown: Vec<String> = v.into_iter().take(3).collect();
-            if n > 3 {
-                shown.push(format!("and {} more", n - 3));
-            }
-            shown.join(", ")
-        };
+        let list = super::first_three;
         let mut parts = Vec::new();
         if !self.missing.is_empty() {
             parts.push(format!(

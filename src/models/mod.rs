@@ -212,14 +212,7 @@ impl Model {
                 e.to_string().lines().next().unwrap_or("")
             ),
         })?;
-        let list = |v: Vec<String>| {
-            let n = v.len();
-            let mut shown: Vec<String> = v.into_iter().take(3).collect();
-            if n > 3 {
-                shown.push(format!("and {} more", n - 3));
-            }
-            shown.join(", ")
-        };
+        let list = first_three;
         if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
             let mut parts = Vec::new();
             if !result.missing.is_empty() {
@@ -241,4 +234,14 @@ impl Model {
         }
         Ok(self)
     }
+}
+
+/// The first three items, comma-separated, and how many more there are.
+pub(crate) fn first_three(v: Vec<String>) -> String {
+    let n = v.len();
+    let mut shown: Vec<String> = v.into_iter().take(3).collect();
+    if n > 3 {
+        shown.push(format!("and {} more", n - 3));
+    }
+    shown.join(", ")
 }
