@@ -19,7 +19,10 @@ use crate::eval::predict_logits;
 use crate::fsutil;
 use crate::models::Model;
 use crate::objective::Objective;
-use crate::soft_labels::{Provenance, ShardHeader, SoftLabels, shard_range, write_shard};
+use crate::progress::Progress;
+use crate::soft_labels::{
+    Provenance, ShardHeader, ShardWriter, SoftLabels, record_rows, shard_range,
+};
 use crate::train::{EpochRecord, TrainJob, Trained, train};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -361,17 +364,6 @@ pub fn record_soft_labels(
     let model = load_model(experiment, "teacher", splits, teacher, &opts.device)?;
     let total = splits.train.len();
     let (start, end) = shard_range(total, index, count);
-    let rows: Vec<usize> = (start..end).collect();
-    let part = splits.train.subset(&rows);
-    let started = Instant::now();
-    let logits = predict_logits(&model, &part, splits.normalize, 512, &opts.device);
-    if opts.progress {
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "recorded soft labels for rows {start}..{end} of {total} in {secs:.1}s ({:.0} img/s)",
-            part.len() as f64 / secs.max(1e-9)
-        );
-    }
     let header = ShardHeader {
         num_samples: total,
         num_classes: splits.train.num_classes,
@@ -383,8 +375,34 @@ pub fn record_soft_labels(
         provenance: provenance(splits, teacher)?,
         payload_sha256: String::new(),
     };
-    write_shard(store, &header, &logits)
+    let started = Instant::now();
+    let mut writer = ShardWriter::create(store, &header)?;
+    let bar = Progress::new(
+        (end - start).div_ceil(RECORD_BATCH) as u64,
+        "record",
+        opts.progress,
+    );
+    record_rows(
+        &model,
+        &splits.train,
+        splits.normalize,
+        start..end,
+        RECORD_BATCH,
+        &opts.device,
+        &mut writer,
+        &bar,
+    )?;
+    let path = writer.finish()?;
+    let secs = started.elapsed().as_secs_f64();
+    bar.finish(&format!(
+        "recorded soft labels for rows {start}..{end} of {total} in {secs:.1}s ({:.0} img/s)",
+        (end - start) as f64 / secs.max(1e-9)
+    ));
+    Ok(path)
 }
+
+/// Images per forward pass while recording soft labels.
+pub const RECORD_BATCH: usize = 512;
 
 /// Opens the store in `store`, checking it belongs to these splits and this teacher.
 pub fn open_soft_labels(splits: &Splits, teacher: &Path, store: &Path) -> Result<SoftLabels> {

@@ -12,11 +12,19 @@
 //! refuses a store that belongs to other data, another teacher or other preprocessing, and says
 //! which one differs.
 
+use crate::config::Normalize;
+use crate::data::{ImageDataset, make_batch};
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::models::Model;
+use crate::progress::Progress;
 use burn::tensor::{Device, Tensor, TensorData};
 use half::f16;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"DSTLSOFT";
@@ -68,29 +76,161 @@ pub fn shard_file_name(index: usize, count: usize) -> String {
 
 /// Writes one shard file atomically: `logits` holds `(end − start) × num_classes` values.
 pub fn write_shard(dir: &Path, header: &ShardHeader, logits: &[f32]) -> Result<PathBuf> {
-    let path = dir.join(shard_file_name(header.shard_index, header.num_shards));
-    let rows = header.end - header.start;
-    assert_eq!(
-        logits.len(),
-        rows * header.num_classes,
-        "shard payload size"
-    );
-    let mut payload = Vec::with_capacity(logits.len() * 2);
-    for &v in logits {
-        payload.extend_from_slice(&f16::from_f32(v).to_le_bytes());
+    let mut writer = ShardWriter::create(dir, header)?;
+    writer.push(logits)?;
+    writer.finish()
+}
+
+/// Writes one shard file batch by batch, so that recording holds one batch of logits in memory
+/// whatever the size of the data set.
+///
+/// The header is written first with a placeholder checksum of the same length (SHA-256 hex is
+/// always 64 characters), the payload is streamed after it and hashed on the way, and
+/// [`finish`](Self::finish) rewrites the header in place and renames the temporary file onto the
+/// shard's name. A writer dropped before `finish` removes its temporary file: nothing is left
+/// half-written.
+pub struct ShardWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<BufWriter<File>>,
+    header: ShardHeader,
+    header_len: usize,
+    hasher: Sha256,
+    rows: usize,
+    encoded: Vec<u8>,
+}
+
+impl ShardWriter {
+    /// Starts shard `header.shard_index` of `header.num_shards` in `dir` (created if needed).
+    pub fn create(dir: &Path, header: &ShardHeader) -> Result<Self> {
+        let path = dir.join(shard_file_name(header.shard_index, header.num_shards));
+        if header.end < header.start || header.end > header.num_samples || header.num_classes == 0 {
+            return Err(Error::SoftLabels {
+                path,
+                message: format!(
+                    "inconsistent header: rows {}..{} of {}, {} classes",
+                    header.start, header.end, header.num_samples, header.num_classes
+                ),
+            });
+        }
+        fsutil::create_dir_all(dir)?;
+        let tmp = fsutil::temp_path(&path);
+        let mut header = header.clone();
+        header.dtype = "f16".into();
+        header.payload_sha256 = "0".repeat(64);
+        let json = serde_json::to_vec(&header).expect("header serialises");
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut writer = ShardWriter {
+            path,
+            tmp,
+            file: Some(BufWriter::new(file)),
+            header,
+            header_len: json.len(),
+            hasher: Sha256::new(),
+            rows: 0,
+            encoded: Vec::new(),
+        };
+        let mut prefix = Vec::with_capacity(16 + json.len());
+        prefix.extend_from_slice(MAGIC);
+        prefix.extend_from_slice(&VERSION.to_le_bytes());
+        prefix.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        prefix.extend_from_slice(&json);
+        writer.write(&prefix)?;
+        Ok(writer)
     }
-    let mut header = header.clone();
-    header.dtype = "f16".into();
-    header.payload_sha256 = fsutil::sha256_hex(&payload);
-    let json = serde_json::to_vec(&header).expect("header serialises");
-    let mut bytes = Vec::with_capacity(16 + json.len() + payload.len());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&VERSION.to_le_bytes());
-    bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&json);
-    bytes.extend_from_slice(&payload);
-    fsutil::write_atomic(&path, &bytes)?;
-    Ok(path)
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let file = self.file.as_mut().expect("open until finish");
+        file.write_all(bytes).map_err(|e| Error::io(&self.tmp, e))
+    }
+
+    /// Appends whole rows of logits (`rows × num_classes` values), stored as f16.
+    pub fn push(&mut self, logits: &[f32]) -> Result<()> {
+        let classes = self.header.num_classes;
+        let expected = self.header.end - self.header.start;
+        let rows = logits.len() / classes;
+        if !logits.len().is_multiple_of(classes) || self.rows + rows > expected {
+            return Err(Error::SoftLabels {
+                path: self.path.clone(),
+                message: format!(
+                    "{} values do not make whole rows of {classes} classes within the shard's {expected} rows ({} written)",
+                    logits.len(),
+                    self.rows
+                ),
+            });
+        }
+        let mut encoded = std::mem::take(&mut self.encoded);
+        encoded.clear();
+        encoded.extend(logits.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()));
+        self.hasher.update(&encoded);
+        let written = self.write(&encoded);
+        self.encoded = encoded;
+        written?;
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Checks that every row of the shard was written, writes the checksum into the header and
+    /// moves the file into place. Returns its path.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        let expected = self.header.end - self.header.start;
+        if self.rows != expected {
+            return Err(Error::SoftLabels {
+                path: self.path.clone(),
+                message: format!("{} rows written, the shard has {expected}", self.rows),
+            });
+        }
+        let digest = std::mem::take(&mut self.hasher).finalize();
+        self.header.payload_sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let json = serde_json::to_vec(&self.header).expect("header serialises");
+        assert_eq!(json.len(), self.header_len, "header length is fixed");
+        let mut file = self.file.take().expect("open until finish");
+        let tmp = self.tmp.clone();
+        let io = |e| Error::io(&tmp, e);
+        file.seek(SeekFrom::Start(16)).map_err(io)?;
+        file.write_all(&json).map_err(io)?;
+        let file = file.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        fsutil::rename(&self.tmp, &self.path)?;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Runs `model` (in evaluation mode) over rows `rows` of `data` in batches of `batch_size` and
+/// streams the logits into `writer`, advancing `bar` once per batch.
+#[allow(clippy::too_many_arguments)]
+pub fn record_rows(
+    model: &Model,
+    data: &ImageDataset,
+    norm: Normalize,
+    rows: Range<usize>,
+    batch_size: usize,
+    device: &Device,
+    writer: &mut ShardWriter,
+    bar: &Progress,
+) -> Result<()> {
+    let indices: Vec<usize> = rows.collect();
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let batch = make_batch(data, chunk, norm, None, device);
+        let logits = model.forward(batch.images);
+        writer.push(&logits.into_data().try_to_vec::<f32>().expect("f32 logits"))?;
+        bar.step(|| format!("{} rows", writer.rows()));
+    }
+    Ok(())
 }
 
 /// Reads and checks one shard file: magic, version, header, payload size and checksum.
@@ -338,6 +478,47 @@ mod tests {
         for (a, b) in store.logits.iter().zip(&all) {
             assert!((a - b).abs() <= b.abs() * 1e-3 + 1e-3);
         }
+    }
+
+    #[test]
+    fn streamed_shard_is_byte_identical_to_one_write_and_reads_back() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let h = header(0, 1, 9);
+        let all: Vec<f32> = (0..27).map(|v| (v as f32 * 0.731).sin() * 5.0).collect();
+        let one = write_shard(a.path(), &h, &all).unwrap();
+        let mut w = ShardWriter::create(b.path(), &h).unwrap();
+        for rows in [&all[..3], &all[3..12], &all[12..12], &all[12..]] {
+            w.push(rows).unwrap();
+        }
+        let streamed = w.finish().unwrap();
+        assert_eq!(
+            std::fs::read(one).unwrap(),
+            std::fs::read(&streamed).unwrap()
+        );
+        let (header, logits) = read_shard(&streamed).unwrap();
+        assert_eq!((header.start, header.end, logits.len()), (0, 9, 27));
+        assert_eq!(
+            std::fs::read_dir(b.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn writer_refuses_partial_rows_and_short_shards_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = header(0, 1, 4);
+        let mut w = ShardWriter::create(dir.path(), &h).unwrap();
+        let e = w.push(&[1.0; 4]).unwrap_err().to_string();
+        assert!(e.contains("whole rows of 3 classes"), "{e}");
+        w.push(&[1.0; 6]).unwrap();
+        let e = w.push(&[1.0; 9]).unwrap_err().to_string();
+        assert!(e.contains("within the shard's 4 rows (2 written)"), "{e}");
+        let e = w.finish().unwrap_err().to_string();
+        assert!(e.contains("2 rows written, the shard has 4"), "{e}");
+        let w = ShardWriter::create(dir.path(), &h).unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
