@@ -17,7 +17,8 @@
 //! - [`pipeline`]: the steps chained together;
 //! - [`predict`]: model cards and top-k predictions from a saved model;
 //! - [`export`]: a saved model as ONNX, for other runtimes;
-//! - [`sweep`]: grids of temperatures, α and objectives over seeds, with their report.
+//! - [`sweep`]: grids of temperatures, α and objectives over seeds, with their report;
+//! - [`bench`]: timings of the real code paths, to hold against PyTorch.
 //!
 //! ```no_run
 //! use distill::{config::Experiment, pipeline::{RunOptions, run_all}};
@@ -29,6 +30,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;

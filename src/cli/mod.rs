@@ -1,5 +1,6 @@
 //! Subcommands, one file each. Each has an `Args` struct and an `exec` function.
 
+mod bench;
 mod compare;
 mod demo;
 mod evaluate;
@@ -58,6 +59,8 @@ enum Command {
     Predict(predict::Args),
     /// Export a saved model as ONNX (opset 13), for other runtimes.
     Export(export::Args),
+    /// Time training steps, soft-label recording, epochs and inference (synthetic data).
+    Bench(bench::Args),
 }
 
 /// Arguments shared by the steps that work in an output folder.
@@ -132,6 +135,7 @@ pub fn main() -> ExitCode {
         Command::Sweep(a) => sweep::exec(&cli, a),
         Command::Predict(a) => predict::exec(&cli, a),
         Command::Export(a) => export::exec(&cli, a),
+        Command::Bench(a) => bench::exec(&cli, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -178,6 +178,75 @@ pub fn learning_rate(recipe: &TrainConfig, step: usize, total: usize, epoch: usi
     }
 }
 
+/// What one optimisation step leaves.
+pub struct StepOutcome {
+    /// The updated model (unchanged when the loss was not finite).
+    pub trainee: Trainee,
+    /// The batch's loss.
+    pub loss: f32,
+    /// Training samples of the batch classified correctly.
+    pub correct: usize,
+}
+
+/// The end of every training step: reads the loss and the batch's hits, back-propagates and
+/// applies the optimiser. A non-finite loss skips the update (the caller refuses it).
+pub fn finish_step(
+    trainee: Trainee,
+    optimizer: &mut ModuleOptimizer,
+    lr: f64,
+    loss: Tensor<1>,
+    logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+) -> StepOutcome {
+    let value = loss
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map(|v| v[0])
+        .unwrap_or(f32::NAN);
+    if !value.is_finite() {
+        return StepOutcome {
+            trainee,
+            loss: value,
+            correct: 0,
+        };
+    }
+    let n = labels.dims()[0];
+    let correct = logits
+        .argmax(1)
+        .reshape([n])
+        .equal(labels)
+        .int()
+        .sum()
+        .into_data()
+        .try_to_vec_as::<i64>()
+        .map(|v| v[0] as usize)
+        .unwrap_or(0);
+    let grads = GradientsParams::from_grads(loss.backward(), &trainee);
+    StepOutcome {
+        trainee: optimizer.step(lr, trainee, grads),
+        loss: value,
+        correct,
+    }
+}
+
+/// One training step of a logit-only objective (no feature or adversarial terms), on a batch
+/// already on the autodiff device: forward, loss, backward, update. The training loop runs the
+/// same code; `distill bench` times it.
+pub fn logit_step(
+    trainee: Trainee,
+    optimizer: &mut ModuleOptimizer,
+    lr: f64,
+    objective: &Objective,
+    images: Tensor<4>,
+    labels: Tensor<1, Int>,
+    teacher_logits: Option<Tensor<2>>,
+) -> StepOutcome {
+    let logits = trainee.model.forward(images);
+    let loss = objective.loss(logits.clone(), labels.clone(), teacher_logits);
+    finish_step(trainee, optimizer, lr, loss, logits, labels)
+}
+
 /// A hash of everything that defines a run, so that a checkpoint of another run is refused.
 fn run_key(job: &TrainJob) -> String {
     let text = format!(
@@ -384,12 +453,9 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
                 teacher_logits,
                 &extras,
             );
-            let value = loss
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .map(|v| v[0])
-                .unwrap_or(f32::NAN);
+            let outcome = finish_step(trainee, &mut optimizer, lr, loss, logits, batch.labels);
+            trainee = outcome.trainee;
+            let value = outcome.loss;
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {
                     model: job.name.to_string(),
@@ -399,21 +465,9 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
                     global_step: global + 1,
                 });
             }
-            let hits = logits
-                .argmax(1)
-                .reshape([chunk.len()])
-                .equal(batch.labels)
-                .int()
-                .sum();
-            correct += hits
-                .into_data()
-                .try_to_vec_as::<i64>()
-                .map(|v| v[0] as usize)
-                .unwrap_or(0);
+            correct += outcome.correct;
             seen += chunk.len();
             loss_sum += value as f64 * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &trainee);
-            trainee = optimizer.step(lr, trainee, grads);
             bar.step(|| {
                 let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 format!(
