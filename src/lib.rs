@@ -18,7 +18,8 @@
 //! - [`predict`]: model cards and top-k predictions from a saved model;
 //! - [`export`]: a saved model as ONNX, for other runtimes;
 //! - [`sweep`]: grids of temperatures, α and objectives over seeds, with their report;
-//! - [`bench`]: timings of the real code paths, to hold against PyTorch.
+//! - [`bench`]: timings of the real code paths, to hold against PyTorch;
+//! - [`text`]: labelled text (CSV, TSV, JSONL) for text classification.
 //!
 //! ```no_run
 //! use distill::{config::Experiment, pipeline::{RunOptions, run_all}};
@@ -45,6 +46,7 @@ pub mod progress;
 pub mod report;
 pub mod soft_labels;
 pub mod sweep;
+pub mod text;
 pub mod train;
 
 /// The built-in demo experiment (Fashion-MNIST subset embedded in the binary).
