@@ -515,7 +515,7 @@ impl DataConfig {
 }
 
 impl TrainConfig {
-    fn validate(&self, prefix: &str, bad: BadField) -> Result<()> {
+    pub(crate) fn validate(&self, prefix: &str, bad: BadField) -> Result<()> {
         if self.epochs == 0 {
             return Err(bad(
                 &format!("{prefix}.epochs"),

@@ -52,6 +52,9 @@ pub mod train;
 /// The built-in demo experiment (Fashion-MNIST subset embedded in the binary).
 pub const DEMO_EXPERIMENT: &str = include_str!("../examples/demo.toml");
 
+/// The built-in text demo experiment (ham/spam subset embedded in the binary).
+pub const TEXT_DEMO_EXPERIMENT: &str = include_str!("../examples/text-demo.toml");
+
 /// The default compute device: burn's `flex` CPU backend.
 pub fn default_device() -> burn::tensor::Device {
     burn::tensor::Device::flex()

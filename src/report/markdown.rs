@@ -83,7 +83,7 @@ pub fn to_markdown(r: &Report) -> String {
     let _ = writeln!(
         s,
         "Objective of `student_kd`: {}. `student_baseline` is the same student on hard labels only.\n",
-        r.config.objective.describe()
+        r.objective
     );
     s.push_str("## Comparison\n\n");
     s.push_str(&summary_table(r));

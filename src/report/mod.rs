@@ -135,8 +135,10 @@ pub struct Report {
     pub soft_labels: Option<StoreInfo>,
     /// Step timings.
     pub timings: Option<Timings>,
-    /// The resolved experiment.
-    pub config: Experiment,
+    /// The objective of `student_kd`, described.
+    pub objective: String,
+    /// The resolved experiment (image or text).
+    pub config: serde_json::Value,
 }
 
 /// Size of the soft-label store.
@@ -150,7 +152,7 @@ pub struct StoreInfo {
     pub shards: usize,
 }
 
-fn store_info(dir: &std::path::Path, samples: usize) -> Option<StoreInfo> {
+pub(crate) fn store_info(dir: &std::path::Path, samples: usize) -> Option<StoreInfo> {
     let entries = std::fs::read_dir(dir).ok()?;
     let sizes: Vec<u64> = entries
         .flatten()
@@ -299,7 +301,9 @@ pub fn compare(
         seed_summary,
         soft_labels: store_info(&soft_labels_dir(&opts.out), splits.train.len()),
         timings,
-        config: experiment.clone(),
+        objective: experiment.objective.describe(),
+        config: serde_json::to_value(experiment)
+            .map_err(|e| crate::error::Error::Report(e.to_string()))?,
     };
     write_report(&report, &opts.out)?;
     println!("{}", summary_table(&report));

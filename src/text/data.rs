@@ -71,6 +71,23 @@ impl TextDataset {
         self.texts.is_empty()
     }
 
+    /// A fingerprint of texts, labels and class names (what recorded soft labels are tied to).
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for name in &self.class_names {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+        }
+        for (t, &y) in self.texts.iter().zip(&self.labels) {
+            h.update((t.len() as u64).to_le_bytes());
+            h.update(t.as_bytes());
+            h.update((y as u64).to_le_bytes());
+        }
+        let digest = h.finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The examples at `indices`, same classes.
     pub fn subset(&self, indices: &[usize]) -> Self {
         TextDataset {
@@ -254,9 +271,20 @@ pub fn read_labelled_text(
             )
         })?;
     let text = read_utf8(path)?;
+    parse_labelled_text(path, &text, format, fields, classes)
+}
+
+/// Parses labelled text already in memory; `path` names it in errors.
+pub fn parse_labelled_text(
+    path: &Path,
+    text: &str,
+    format: TextFormat,
+    fields: &TextFields,
+    classes: Option<&[String]>,
+) -> Result<TextDataset> {
     let rows = match format {
-        TextFormat::Jsonl => read_jsonl(path, &text, fields)?,
-        _ => read_delimited(path, &text, format, fields)?,
+        TextFormat::Jsonl => read_jsonl(path, text, fields)?,
+        _ => read_delimited(path, text, format, fields)?,
     };
     if rows.is_empty() {
         return Err(data_error(path, "no examples".into()));

