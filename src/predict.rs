@@ -230,7 +230,7 @@ impl Predictor {
 }
 
 /// The `k` largest softmax probabilities of `logits`.
-fn top_k(logits: &[f32], names: &[String], k: usize) -> Vec<ClassScore> {
+pub(crate) fn top_k(logits: &[f32], names: &[String], k: usize) -> Vec<ClassScore> {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let exp: Vec<f64> = logits.iter().map(|&z| ((z - max) as f64).exp()).collect();
     let sum: f64 = exp.iter().sum();

@@ -301,3 +301,127 @@ fn text_experiment_errors_name_the_field_and_value() {
         "{err}"
     );
 }
+
+/// A copy of the tiny BERT fixture as a pre-trained model folder, with a word-level
+/// `tokenizer.json` of the generated texts (ids < 64, the fixture's vocabulary).
+fn tiny_pretrained(dir: &Path) -> PathBuf {
+    let model = dir.join("tiny-bert");
+    std::fs::create_dir_all(&model).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text/tiny_bert");
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture.join(f), model.join(f)).unwrap();
+    }
+    let texts: Vec<String> = jsonl(240, 1)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    TextTokenizer::train_word_level(&texts, 40, 16)
+        .unwrap()
+        .save(&model.join("tokenizer.json"))
+        .unwrap();
+    model
+}
+
+/// A pre-trained encoder as the teacher: the frozen path trains only the head (the encoder's
+/// weights in the saved teacher are the file's), fine-tuning the top layer changes that layer
+/// and leaves the layer below as loaded; both distil into a student and predict from the CLI
+/// library with their cards.
+#[test]
+fn pretrained_teacher_frozen_and_fine_tuned() {
+    use distill::text::predict::TextPredictor;
+    for finetune in [0usize, 1] {
+        let (dir, _) = setup(&[]);
+        let model_dir = tiny_pretrained(dir.path());
+        let (_, config) = {
+            let teacher = format!(
+                "[teacher.model]\ntype = \"pretrained\"\ndir = \"{}\"\nfinetune_layers = {finetune}\n",
+                model_dir.display()
+            );
+            let text = EXPERIMENT
+                .replace(
+                    "[teacher.model]\ntype = \"transformer\"\nlayers = 1\nhidden = 16\nheads = 2\nintermediate = 32\n",
+                    &teacher,
+                )
+                .replace("[teacher.tokenizer]\ntype = \"vocabulary\"\nsize = 64\n", "");
+            assert!(text.contains("pretrained"));
+            let path = dir.path().join("text.toml");
+            std::fs::write(&path, text).unwrap();
+            ((), path)
+        };
+        let exp = TextExperiment::load(&config).unwrap();
+        let out = dir.path().join("out");
+        let report = run_text(&exp, &RunOptions::new(&out)).unwrap();
+        let teacher = &report.models["teacher"];
+        assert!(
+            teacher.quality.accuracy > 0.5,
+            "finetune {finetune}: teacher accuracy {}",
+            teacher.quality.accuracy
+        );
+        // Which encoder tensors moved during training.
+        let params = |m: &distill::text::models::TextModel| -> Vec<(String, Vec<u8>)> {
+            use burn::store::ModuleSnapshot;
+            m.collect(None, None, false)
+                .into_iter()
+                .map(|t| (t.name.clone(), t.to_bytes().unwrap().to_vec()))
+                .collect()
+        };
+        let device = distill::default_device();
+        let tok = TextTokenizer::from_file(&out.join("teacher.tokenizer.json"), 16).unwrap();
+        let trained = params(
+            &distill::text::pipeline::load_text_model(
+                &exp.teacher.model,
+                &tok,
+                3,
+                &teacher_path(&out),
+                &device,
+            )
+            .unwrap(),
+        );
+        let fresh_model = exp
+            .teacher
+            .model
+            .init(tok.vocab_size(), 16, 3, &device)
+            .unwrap()
+            .load_pretrained_encoder(&model_dir.join("model.safetensors"))
+            .unwrap();
+        let fresh = params(&fresh_model);
+        let changed: Vec<&String> = trained
+            .iter()
+            .zip(&fresh)
+            .filter(|((n, a), (m, b))| {
+                assert_eq!(n, m);
+                a != b && !n.contains("head")
+            })
+            .map(|((n, _), _)| n)
+            .collect();
+        if finetune == 0 {
+            assert!(changed.is_empty(), "frozen encoder changed: {changed:?}");
+        } else {
+            assert!(!changed.is_empty(), "fine-tuning changed nothing");
+            assert!(
+                changed.iter().all(|n| n.contains("layers.1")),
+                "only the top layer may change: {changed:?}"
+            );
+        }
+        // The saved student predicts on its own (card + tokenizer) as in the report.
+        let student = TextPredictor::load(&student_path(&out, StudentKind::Kd, 1)).unwrap();
+        let splits = load_text_data(&exp).unwrap();
+        let preds = student.predict_texts(&splits.test.texts, 1).unwrap();
+        let right = preds
+            .iter()
+            .zip(&splits.test.labels)
+            .filter(|(p, y)| p.top[0].class == **y)
+            .count();
+        let acc = right as f64 / splits.test.len() as f64;
+        assert!(
+            (acc - report.models["student_kd"].quality.accuracy).abs() < 1e-9,
+            "predictor {acc} vs report {}",
+            report.models["student_kd"].quality.accuracy
+        );
+    }
+}

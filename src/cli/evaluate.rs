@@ -26,6 +26,13 @@ pub struct Args {
 
 /// Evaluates and prints.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
+    if super::text_experiment(&args.config)?.is_some() {
+        return Err(Error::Argument {
+            arg: "config".into(),
+            value: args.config.display().to_string(),
+            reason: "a text experiment: `distill compare` measures its models, `distill predict --text` runs one".into(),
+        });
+    }
     if args.role != "teacher" && args.role != "student" {
         return Err(Error::Argument {
             arg: "--role".into(),

@@ -31,6 +31,13 @@ pub struct Args {
 
 /// Writes the ONNX file and says what it takes and gives.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
+    if distill::text::predict::is_text_model(&args.model) {
+        return Err(Error::Argument {
+            arg: "--model".into(),
+            value: args.model.display().to_string(),
+            reason: "a text model: ONNX and PyTorch-layout export cover image models so far; its safetensors file, card and tokenizer.json beside it are what `distill predict` loads".into(),
+        });
+    }
     if let Some(t) = args.temperature
         && !(t.is_finite() && t > 0.0)
     {

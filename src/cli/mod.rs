@@ -103,6 +103,31 @@ impl StoreArgs {
     }
 }
 
+/// The text experiment in `path`, when it declares `task = "text"`; `None` for an image
+/// experiment.
+fn text_experiment(
+    path: &std::path::Path,
+) -> Result<Option<distill::text::config::TextExperiment>> {
+    let text = std::fs::read_to_string(path).map_err(|e| distill::error::Error::io(path, e))?;
+    if distill::text::config::is_text_experiment(&text) {
+        Ok(Some(distill::text::config::TextExperiment::load(path)?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Refuses image-only options with a text experiment.
+fn refuse_for_text(given: &[(&str, bool)]) -> Result<()> {
+    if let Some((arg, _)) = given.iter().find(|(_, set)| *set) {
+        return Err(distill::error::Error::Argument {
+            arg: (*arg).into(),
+            value: "given".into(),
+            reason: "not available for text experiments (their files live in --out)".into(),
+        });
+    }
+    Ok(())
+}
+
 fn options(cli: &Cli, out: PathBuf, resume: bool) -> Result<RunOptions> {
     Ok(RunOptions {
         out,

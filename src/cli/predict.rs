@@ -1,8 +1,10 @@
-//! `distill predict`: top-k classes of images (PNG/JPEG), IDX or CSV batches with a saved model.
+//! `distill predict`: top-k classes of images (PNG/JPEG), IDX or CSV batches, or of texts, with a
+//! saved model.
 
 use super::Cli;
 use distill::error::Result;
 use distill::predict::Predictor;
+use distill::text::predict::{TextPredictor, is_text_model};
 use std::path::PathBuf;
 
 /// Arguments of `distill predict`.
@@ -11,9 +13,13 @@ pub struct Args {
     /// Model weights (`*.safetensors`, with the `*.model.json` card distill wrote beside them).
     #[arg(long)]
     model: PathBuf,
-    /// Inputs: `.png`/`.jpg` images, IDX image files, or `.csv` files of pixel rows.
+    /// Inputs: `.png`/`.jpg` images, IDX image files, or `.csv` files of pixel rows; for a text
+    /// model, text files with one text per line (or the texts themselves, with `--text`).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
+    /// Text models: the inputs are the texts to classify, not files.
+    #[arg(long)]
+    text: bool,
     /// How many classes to show per input.
     #[arg(long, default_value_t = 3)]
     top_k: usize,
@@ -24,8 +30,29 @@ pub struct Args {
 
 /// Prints the predictions.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    let predictor = Predictor::load_on(&args.model, distill::device_by_name(&cli.device)?)?;
-    let predictions = predictor.predict_files(&args.inputs, args.top_k)?;
+    let device = distill::device_by_name(&cli.device)?;
+    let predictions = if is_text_model(&args.model) {
+        let predictor = TextPredictor::load_on(&args.model, device)?;
+        if args.text {
+            let texts: Vec<String> = args
+                .inputs
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            predictor.predict_texts(&texts, args.top_k)?
+        } else {
+            predictor.predict_files(&args.inputs, args.top_k)?
+        }
+    } else {
+        if args.text {
+            return Err(distill::error::Error::Argument {
+                arg: "--text".into(),
+                value: args.model.display().to_string(),
+                reason: "this is an image model (its card has no task = \"text\")".into(),
+            });
+        }
+        Predictor::load_on(&args.model, device)?.predict_files(&args.inputs, args.top_k)?
+    };
     if args.json {
         println!(
             "{}",

@@ -8,6 +8,7 @@ pub mod config;
 mod data;
 pub mod models;
 pub mod pipeline;
+pub mod predict;
 pub mod tokenize;
 pub mod train;
 

@@ -315,6 +315,28 @@ impl TextModelConfig {
                 let cfg = self
                     .bert_config(vocab_size, max_len)?
                     .expect("transformer variants have a BERT configuration");
+                if max_len > cfg.max_position_embeddings {
+                    return Err(Error::ConfigValue {
+                        path: "<experiment>".into(),
+                        field: "data.max_len".into(),
+                        value: max_len.to_string(),
+                        reason: format!(
+                            "the encoder has {} positions: use at most that many tokens",
+                            cfg.max_position_embeddings
+                        ),
+                    });
+                }
+                if vocab_size > cfg.vocab_size {
+                    return Err(Error::ConfigValue {
+                        path: "<experiment>".into(),
+                        field: "tokenizer".into(),
+                        value: format!("{vocab_size} tokens"),
+                        reason: format!(
+                            "the encoder embeds {} token ids: use its own tokenizer.json",
+                            cfg.vocab_size
+                        ),
+                    });
+                }
                 let hidden = cfg.hidden_size;
                 TextModel::Bert(BertClassifier {
                     encoder: cfg.init(device),

@@ -8,6 +8,7 @@
 use super::config::{TextExperiment, TokenizerConfig};
 use super::data::{TextDataset, TextFields, TextFormat, parse_labelled_text, read_labelled_text};
 use super::models::{TextModel, TextModelConfig};
+use super::predict::TextModelCard;
 use super::tokenize::TextTokenizer;
 use super::train::{TextTrainJob, TokenSet, predict_text_logits, train_head, train_text};
 use crate::error::{Error, Result};
@@ -186,6 +187,30 @@ pub fn load_text_model(
         .load(path)
 }
 
+/// Saves a text model, its card (with the tokenizer file next to it) and its history.
+fn save_text_model(
+    model: &TextModel,
+    weights: &Path,
+    cfg: &TextModelConfig,
+    tok: &TextTokenizer,
+    tok_file: &Path,
+    class_names: &[String],
+    history: &[EpochRecord],
+) -> Result<()> {
+    model.save(weights)?;
+    TextModelCard {
+        task: "text".into(),
+        architecture: cfg.clone(),
+        tokenizer: PathBuf::from(tok_file.file_name().expect("a tokenizer file name")),
+        max_len: tok.max_len(),
+        vocab_size: tok.vocab_size(),
+        class_names: class_names.to_vec(),
+        distill_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+    .save_for(weights)?;
+    save_history(weights, history)
+}
+
 fn save_history(weights: &Path, history: &[EpochRecord]) -> Result<()> {
     let json = serde_json::to_vec_pretty(history).expect("history serialises");
     fsutil::write_atomic(&history_path(weights), &json)
@@ -244,9 +269,15 @@ pub fn train_text_teacher(
             .try_to_vec::<f32>()
             .expect("f32 logits");
         bert.head = head;
-        let model = TextModel::Bert(bert);
-        model.save(&weights)?;
-        save_history(&weights, &history)?;
+        save_text_model(
+            &TextModel::Bert(bert),
+            &weights,
+            cfg,
+            tok,
+            &teacher_tokenizer_path(&opts.out),
+            &splits.train.class_names,
+            &history,
+        )?;
         return Ok(Some(train_logits));
     }
     let pretrained = match cfg {
@@ -288,8 +319,15 @@ pub fn train_text_teacher(
         stop_after_epochs: opts.stop_after_epochs,
     };
     let trained = train_text(&job, &init, device)?;
-    trained.model.save(&weights)?;
-    save_history(&weights, &trained.history)?;
+    save_text_model(
+        &trained.model,
+        &weights,
+        cfg,
+        tok,
+        &teacher_tokenizer_path(&opts.out),
+        &splits.train.class_names,
+        &trained.history,
+    )?;
     Ok(None)
 }
 
@@ -479,9 +517,15 @@ pub fn train_text_student(
         stop_after_epochs: opts.stop_after_epochs,
     };
     let trained = train_text(&job, &init, &opts.device)?;
-    let weights = student_path(&opts.out, kind, seed);
-    trained.model.save(&weights)?;
-    save_history(&weights, &trained.history)
+    save_text_model(
+        &trained.model,
+        &student_path(&opts.out, kind, seed),
+        cfg,
+        tok,
+        &student_tokenizer_path(&opts.out),
+        &splits.train.class_names,
+        &trained.history,
+    )
 }
 
 /// Runs every step of a text experiment and writes the report; with `resume`, finished steps
