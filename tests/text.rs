@@ -238,6 +238,39 @@ fn kd_on_text_follows_the_recorded_teacher() {
         h.last().unwrap().monitor_accuracy > 0.7,
         "student taught only by soft labels: {h:?}"
     );
+    // Every objective that runs from the store trains a text student (the same enum as images).
+    for term in [
+        "{ type = \"kd\", logit_std = true }",
+        "{ type = \"dkd\" }",
+        "{ type = \"dist\" }",
+        "{ type = \"rkd_distance\" }",
+        "{ type = \"rkd_angle\" }",
+        "{ type = \"pkt\" }",
+        "{ type = \"sp\" }",
+    ] {
+        let config: ObjectiveConfig =
+            toml::from_str(&format!("alpha = 0.5\ntemperature = 2.0\nterms = [{term}]")).unwrap();
+        let objective = Objective::new(config);
+        let one_epoch = distill::config::TrainConfig {
+            epochs: 3,
+            schedule: distill::config::ScheduleConfig::Constant,
+            ..exp.student.train.clone()
+        };
+        let job = TextTrainJob {
+            name: "term",
+            recipe: &one_epoch,
+            objective: &objective,
+            run_key: term.into(),
+            checkpoint_dir: &dir.path().join("ck-term"),
+            ..job
+        };
+        let trained = train_text(&job, &init, &device).unwrap();
+        let h = &trained.history;
+        assert!(
+            h.iter().all(|r| r.train_loss.is_finite()) && h[2].train_loss < h[0].train_loss,
+            "{term}: {h:?}"
+        );
+    }
     // Without a store, a KD objective is refused by name.
     let no_store = TextTrainJob {
         soft_labels: None,
@@ -424,4 +457,39 @@ fn pretrained_teacher_frozen_and_fine_tuned() {
             report.models["student_kd"].quality.accuracy
         );
     }
+}
+
+/// all-MiniLM-L6-v2's own `tokenizer.json`, read through [`TextTokenizer`], gives the token
+/// ids the reference script recorded (`tests/fixtures/text/minilm_reference.json`, from the
+/// Python `tokenizers` package).
+#[test]
+#[ignore = "needs the all-MiniLM-L6-v2 files: set DISTILL_MINILM_DIR"]
+fn minilm_tokenizer_gives_the_reference_ids() {
+    let dir = PathBuf::from(
+        std::env::var("DISTILL_MINILM_DIR").expect("set DISTILL_MINILM_DIR to the model folder"),
+    );
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text/minilm_reference.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let tok = TextTokenizer::from_file(&dir.join("tokenizer.json"), 128).unwrap();
+    assert_eq!(tok.pad_id(), 0);
+    for s in fixture["sentences"].as_array().unwrap() {
+        let expected: Vec<u32> = s["token_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let text = s["text"].as_str().unwrap();
+        assert_eq!(tok.encode(text).unwrap(), expected, "{text}");
+    }
+    // Truncation keeps [CLS] ... [SEP] within max_len.
+    let long = "word ".repeat(500);
+    let ids = tok.encode(&long).unwrap();
+    assert_eq!(ids.len(), 128);
+    assert_eq!((ids[0], ids[127]), (101, 102));
 }
