@@ -493,3 +493,58 @@ fn minilm_tokenizer_gives_the_reference_ids() {
     assert_eq!(ids.len(), 128);
     assert_eq!((ids[0], ids[127]), (101, 102));
 }
+
+/// Interrupted after 2 of 4 epochs and resumed from the checkpoint, a text student ends with
+/// the same weights as an uninterrupted run (same batch order, optimiser state restored).
+#[test]
+fn interrupted_text_training_resumes_to_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.jsonl");
+    std::fs::write(&path, jsonl(120, 9)).unwrap();
+    let fields = distill::text::TextFields {
+        text: "text",
+        label: "label",
+    };
+    let data = distill::text::read_labelled_text(&path, None, &fields, None).unwrap();
+    let tok = TextTokenizer::train_word_level(&data.texts, 64, 16).unwrap();
+    let set = tokenize(&tok, &data).unwrap();
+    let cfg = TextModelConfig::Lstm(distill::text::models::TextLstmConfig {
+        embed_dim: 8,
+        hidden: 6,
+        bidirectional: true,
+        dropout: 0.1,
+    });
+    let init = |d: &burn::tensor::Device| cfg.init(tok.vocab_size(), 16, 3, d);
+    let recipe: distill::config::TrainConfig =
+        toml::from_str("epochs = 4\nbatch_size = 16\noptimizer = { type = \"adam\", lr = 0.01 }")
+            .unwrap();
+    let objective = Objective::hard_labels_only();
+    let device = distill::default_device();
+    let run = |ck: &Path, stop: Option<usize>, resume: bool| {
+        let job = TextTrainJob {
+            name: "lstm",
+            recipe: &recipe,
+            train: &set,
+            monitor: &set,
+            objective: &objective,
+            soft_labels: None,
+            seed: 11,
+            run_key: "lstm".into(),
+            checkpoint_dir: ck,
+            resume,
+            progress: false,
+            stop_after_epochs: stop,
+        };
+        train_text(&job, &init, &device).unwrap()
+    };
+    let whole = run(&dir.path().join("a"), None, false);
+    let half = run(&dir.path().join("b"), Some(2), false);
+    assert_eq!(half.history.len(), 2);
+    let resumed = run(&dir.path().join("b"), None, true);
+    assert_eq!(resumed.history.len(), 4);
+    let logits = |m: &distill::text::models::TextModel| {
+        distill::text::train::predict_text_logits(m, &set, 32, &device)
+    };
+    assert_eq!(logits(&whole.model), logits(&resumed.model));
+    assert!(whole.history[3].train_loss < whole.history[0].train_loss);
+}
