@@ -320,6 +320,25 @@ fn text_experiment_errors_name_the_field_and_value() {
     let (_dir, config) = setup(&[("max_len = 16", "max_len = 16\nmax_length = 3")]);
     let err = TextExperiment::load(&config).unwrap_err().to_string();
     assert!(err.contains("max_length"), "{err}");
+    // DKD needs 3+ classes: accepted for the 3-class data, refused once 2-class data is read.
+    let (dir, config) = setup(&[(
+        "terms = [{ type = \"kd\", weight = 1.0 }]",
+        "terms = [{ type = \"dkd\" }]",
+    )]);
+    let exp = TextExperiment::load(&config).unwrap();
+    assert_eq!(load_text_data(&exp).unwrap().train.class_names.len(), 3);
+    let two: String = jsonl(60, 4)
+        .lines()
+        .filter(|l| !l.contains("\"food\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("train.jsonl"), &two).unwrap();
+    std::fs::write(dir.path().join("test.jsonl"), &two).unwrap();
+    let err = load_text_data(&exp).unwrap_err().to_string();
+    assert!(
+        err.contains("objective.terms[0]") && err.contains("3 classes"),
+        "{err}"
+    );
     // A test label the training file does not have is refused with the file and line.
     let (dir, config) = setup(&[]);
     std::fs::write(

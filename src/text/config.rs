@@ -275,8 +275,9 @@ impl TextExperiment {
                 ));
             }
         }
-        // The objective's classes are not known before the data is read; 2 is the minimum.
-        let classes = d.classes.as_ref().map_or(2, |c| c.len());
+        // The classes are not known before the data is read (`check_classes` repeats this
+        // with the real count); until then, assume the objective's most permissive count.
+        let classes = d.classes.as_ref().map_or(usize::MAX, |c| c.len());
         self.objective.validate(classes, bad)?;
         if self.objective.needs_online_teacher() {
             return Err(bad(
@@ -308,6 +309,12 @@ impl TextExperiment {
             ));
         }
         Ok(())
+    }
+
+    /// Checks the objective against the number of classes the data turned out to have.
+    pub fn check_classes(&self, classes: usize) -> Result<()> {
+        let bad = self.bad();
+        self.objective.validate(classes, &bad)
     }
 
     /// Checks that the files named exist (after path resolution).

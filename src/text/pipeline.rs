@@ -98,6 +98,7 @@ pub fn load_text_data(exp: &TextExperiment) -> Result<TextSplits> {
             reason: "need between 2 and 255 classes".into(),
         });
     }
+    exp.check_classes(train.class_names.len())?;
     if let Some(n) = d.limit_train
         && n < train.len()
     {
