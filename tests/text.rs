@@ -285,7 +285,12 @@ fn kd_on_text_follows_the_recorded_teacher() {
 
 #[test]
 fn text_experiment_errors_name_the_field_and_value() {
-    let cases: [(&str, &str, &[&str]); 5] = [
+    let cases: [(&str, &str, &[&str]); 6] = [
+        (
+            "[student.model]",
+            "[teacher.finetune]\nepochs = 1\noptimizer = { type = \"adam\", lr = 0.001 }\n\n[student.model]",
+            &["teacher.finetune", "finetune_layers > 0"],
+        ),
         ("max_len = 16", "max_len = 2", &["data.max_len", "2"]),
         (
             "heads = 2",
@@ -399,7 +404,15 @@ fn pretrained_teacher_frozen_and_fine_tuned() {
                     "[teacher.model]\ntype = \"transformer\"\nlayers = 1\nhidden = 16\nheads = 2\nintermediate = 32\n",
                     &teacher,
                 )
-                .replace("[teacher.tokenizer]\ntype = \"vocabulary\"\nsize = 64\n", "");
+                .replace("[teacher.tokenizer]\ntype = \"vocabulary\"\nsize = 64\n", "")
+                .replace(
+                    "[student.model]",
+                    if finetune > 0 {
+                        "[teacher.finetune]\nepochs = 2\nbatch_size = 16\noptimizer = { type = \"adam\", lr = 0.001 }\n\n[student.model]"
+                    } else {
+                        "[student.model]"
+                    },
+                );
             assert!(text.contains("pretrained"));
             let path = dir.path().join("text.toml");
             std::fs::write(&path, text).unwrap();

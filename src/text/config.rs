@@ -98,8 +98,12 @@ fn default_max_len() -> usize {
 pub struct TextModelSection {
     /// The architecture.
     pub model: TextModelConfig,
-    /// The training recipe (for a frozen pre-trained encoder: the head's).
+    /// The training recipe (for a pre-trained encoder: the head's, on frozen embeddings).
     pub train: TrainConfig,
+    /// A pre-trained teacher with `finetune_layers > 0`: the recipe of the fine-tuning stage
+    /// (top layers and head together, after the head was trained alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<TrainConfig>,
     /// Its tokenizer (a pre-trained teacher always uses its own `tokenizer.json`).
     #[serde(default)]
     pub tokenizer: TokenizerConfig,
@@ -248,6 +252,32 @@ impl TextExperiment {
         }
         self.teacher.model.validate("teacher.model", bad)?;
         self.teacher.train.validate("teacher.train", bad)?;
+        let fine_tuned = matches!(&self.teacher.model, TextModelConfig::Pretrained(p) if p.finetune_layers > 0);
+        match (&self.teacher.finetune, fine_tuned) {
+            (Some(f), true) => f.validate("teacher.finetune", bad)?,
+            (None, true) => {
+                return Err(bad(
+                    "teacher.finetune",
+                    "missing".into(),
+                    "teacher.model.finetune_layers > 0 needs a [teacher.finetune] recipe (usually a lower learning rate than the head's)",
+                ));
+            }
+            (Some(_), false) => {
+                return Err(bad(
+                    "teacher.finetune",
+                    "given".into(),
+                    "only a pretrained teacher with finetune_layers > 0 has a fine-tuning stage",
+                ));
+            }
+            (None, false) => {}
+        }
+        if self.student.finetune.is_some() {
+            return Err(bad(
+                "student.finetune",
+                "given".into(),
+                "students are trained from scratch with [student.train]",
+            ));
+        }
         self.student.model.validate("student.model", bad)?;
         self.student.train.validate("student.train", bad)?;
         if let TextModelConfig::Pretrained(_) = self.student.model {

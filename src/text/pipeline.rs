@@ -221,10 +221,15 @@ fn run_key(parts: &[String]) -> String {
     fsutil::sha256_hex(parts.join("|").as_bytes())
 }
 
-/// Step 1: trains the teacher (or, for a pre-trained encoder with `finetune_layers = 0`, its
-/// head on frozen sentence embeddings) and saves it with its history. The frozen path returns
-/// the teacher's logits on the training texts, which it has computed on the way (so that
-/// recording does not run the encoder a second time).
+/// Step 1: trains the teacher and saves it with its history.
+///
+/// A pre-trained encoder first gets a linear head trained on its frozen sentence embeddings
+/// (computed once; "linear probing"). With `finetune_layers = 0` that is the teacher, and its
+/// logits on the training texts, computed on the way, are returned (so that recording does not
+/// run the encoder a second time). Otherwise the probed model (`teacher.probe.safetensors`) is
+/// the starting point for fine-tuning the top layers with the head (`[teacher.finetune]`),
+/// "LP-FT" (Kumar et al. 2022): a trained head keeps the first fine-tuning steps from tearing
+/// up the pre-trained features.
 pub fn train_text_teacher(
     exp: &TextExperiment,
     splits: &TextSplits,
@@ -237,60 +242,66 @@ pub fn train_text_teacher(
     let monitor = tokenize(tok, splits.monitor())?;
     let weights = teacher_path(&opts.out);
     let cfg = &exp.teacher.model;
-    if let TextModelConfig::Pretrained(p) = cfg
-        && p.finetune_layers == 0
-    {
-        let model = cfg
-            .init(tok.vocab_size(), tok.max_len(), classes, device)?
-            .load_pretrained_encoder(&p.weights_path())?;
-        let TextModel::Bert(mut bert) = model else {
-            unreachable!("a pretrained config builds a BERT model")
-        };
-        let dim = bert.head.weight.dims()[0];
-        let x_train = sentence_embeddings(&bert.encoder, &train, "embed train", opts)?;
-        let x_monitor = sentence_embeddings(&bert.encoder, &monitor, "embed monitor", opts)?;
-        let (head, history) = train_head(
-            "teacher",
-            &exp.teacher.train,
-            (&x_train, &train.labels),
-            (&x_monitor, &monitor.labels),
-            dim,
-            classes,
-            exp.seed,
-            opts.progress,
-            device,
-        );
-        let n = train.len();
-        let train_logits = head
-            .forward(Tensor::<2>::from_data(
-                TensorData::new(x_train, [n, dim]),
+    let mut probed_path = None;
+    if let TextModelConfig::Pretrained(p) = cfg {
+        let probed = opts.out.join("teacher.probe.safetensors");
+        if !(p.finetune_layers > 0 && opts.resume && probed.is_file()) {
+            let model = cfg
+                .init(tok.vocab_size(), tok.max_len(), classes, device)?
+                .load_pretrained_encoder(&p.weights_path())?;
+            let TextModel::Bert(mut bert) = model else {
+                unreachable!("a pretrained config builds a BERT model")
+            };
+            let dim = bert.head.weight.dims()[0];
+            let x_train = sentence_embeddings(&bert.encoder, &train, "embed train", opts)?;
+            let x_monitor = sentence_embeddings(&bert.encoder, &monitor, "embed monitor", opts)?;
+            let (head, history) = train_head(
+                "teacher",
+                &exp.teacher.train,
+                (&x_train, &train.labels),
+                (&x_monitor, &monitor.labels),
+                dim,
+                classes,
+                exp.seed,
+                opts.progress,
                 device,
-            ))
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 logits");
-        bert.head = head;
-        save_text_model(
-            &TextModel::Bert(bert),
-            &weights,
-            cfg,
-            tok,
-            &teacher_tokenizer_path(&opts.out),
-            &splits.train.class_names,
-            &history,
-        )?;
-        return Ok(Some(train_logits));
+            );
+            let n = train.len();
+            let train_logits = head
+                .forward(Tensor::<2>::from_data(
+                    TensorData::new(x_train, [n, dim]),
+                    device,
+                ))
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 logits");
+            bert.head = head;
+            let target = if p.finetune_layers == 0 {
+                &weights
+            } else {
+                &probed
+            };
+            save_text_model(
+                &TextModel::Bert(bert),
+                target,
+                cfg,
+                tok,
+                &teacher_tokenizer_path(&opts.out),
+                &splits.train.class_names,
+                &history,
+            )?;
+            if p.finetune_layers == 0 {
+                return Ok(Some(train_logits));
+            }
+        }
+        probed_path = Some((probed, p.finetune_layers));
     }
-    let pretrained = match cfg {
-        TextModelConfig::Pretrained(p) => Some(p.clone()),
-        _ => None,
-    };
     let init = |d: &Device| -> Result<TextModel> {
         let m = cfg.init(tok.vocab_size(), tok.max_len(), classes, d)?;
-        Ok(match &pretrained {
-            Some(p) => match m.load_pretrained_encoder(&p.weights_path())? {
+        Ok(match &probed_path {
+            Some((probed, n)) => match m.load(probed)? {
                 TextModel::Bert(mut b) => {
-                    b.encoder = b.encoder.freeze_below_top(p.finetune_layers);
+                    b.encoder = b.encoder.freeze_below_top(*n);
                     TextModel::Bert(b)
                 }
                 other => other,
@@ -298,10 +309,15 @@ pub fn train_text_teacher(
             None => m,
         })
     };
+    let recipe = match (&probed_path, &exp.teacher.finetune) {
+        (Some(_), Some(f)) => f,
+        (Some(_), None) => unreachable!("validation requires [teacher.finetune]"),
+        (None, _) => &exp.teacher.train,
+    };
     let objective = Objective::hard_labels_only();
     let job = TextTrainJob {
         name: "teacher",
-        recipe: &exp.teacher.train,
+        recipe,
         train: &train,
         monitor: &monitor,
         objective: &objective,
@@ -310,7 +326,7 @@ pub fn train_text_teacher(
         run_key: run_key(&[
             "teacher".into(),
             format!("{cfg:?}"),
-            format!("{:?}", exp.teacher.train),
+            format!("{recipe:?}"),
             exp.seed.to_string(),
             train.fingerprint(),
         ]),
