@@ -252,7 +252,8 @@ impl TextExperiment {
         }
         self.teacher.model.validate("teacher.model", bad)?;
         self.teacher.train.validate("teacher.train", bad)?;
-        let fine_tuned = matches!(&self.teacher.model, TextModelConfig::Pretrained(p) if p.finetune_layers > 0);
+        let fine_tuned =
+            matches!(&self.teacher.model, TextModelConfig::Pretrained(p) if p.finetune_layers > 0);
         match (&self.teacher.finetune, fine_tuned) {
             (Some(f), true) => f.validate("teacher.finetune", bad)?,
             (None, true) => {
