@@ -182,58 +182,69 @@ impl Model {
 
     /// Saves the weights as safetensors, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::fsutil::write_atomic_with(path, |tmp| {
-            let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
-            self.save_into(&mut store).map_err(|e| Error::Weights {
-                path: path.to_path_buf(),
-                message: format!("cannot save: {e}"),
-            })
-        })
+        save_safetensors(self, path)
     }
 
     /// Loads weights saved by [`Model::save`] into this (freshly built) model; every tensor must
     /// be present with its shape.
-    pub fn load(mut self, path: &Path) -> Result<Self> {
-        if !path.is_file() {
-            return Err(Error::Weights {
-                path: path.to_path_buf(),
-                message: "no such file".into(),
-            });
-        }
-        // Partial application reports what is missing in one structured result, which is then
-        // refused below: every tensor must be there, with nothing left over.
-        let mut store = SafetensorsStore::from_file(path)
-            .validate(true)
-            .allow_partial(true);
-        let result = self.load_from(&mut store).map_err(|e| Error::Weights {
-            path: path.to_path_buf(),
-            message: format!(
-                "cannot load: {}",
-                e.to_string().lines().next().unwrap_or("")
-            ),
-        })?;
-        let list = first_three;
-        if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-            let mut parts = Vec::new();
-            if !result.missing.is_empty() {
-                parts.push(format!(
-                    "missing {}",
-                    list(result.missing.into_iter().map(|(p, _)| p).collect())
-                ));
-            }
-            if !result.unused.is_empty() {
-                parts.push(format!("unexpected {}", list(result.unused)));
-            }
-            if !result.errors.is_empty() {
-                parts.push(list(result.errors.iter().map(|e| e.to_string()).collect()));
-            }
-            return Err(Error::Weights {
-                path: path.to_path_buf(),
-                message: format!("does not fit this architecture: {}", parts.join("; ")),
-            });
-        }
-        Ok(self)
+    pub fn load(self, path: &Path) -> Result<Self> {
+        load_safetensors(self, path)
     }
+}
+
+/// Saves a module's weights as safetensors, atomically.
+pub(crate) fn save_safetensors<M: ModuleSnapshot>(module: &M, path: &Path) -> Result<()> {
+    crate::fsutil::write_atomic_with(path, |tmp| {
+        let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
+        module.save_into(&mut store).map_err(|e| Error::Weights {
+            path: path.to_path_buf(),
+            message: format!("cannot save: {e}"),
+        })
+    })
+}
+
+/// Loads safetensors saved by [`save_safetensors`] into a freshly built module of the same
+/// architecture: every tensor must be present with its shape, and nothing left over.
+pub(crate) fn load_safetensors<M: ModuleSnapshot>(mut module: M, path: &Path) -> Result<M> {
+    if !path.is_file() {
+        return Err(Error::Weights {
+            path: path.to_path_buf(),
+            message: "no such file".into(),
+        });
+    }
+    // Partial application reports what is missing in one structured result, which is then
+    // refused below: every tensor must be there, with nothing left over.
+    let mut store = SafetensorsStore::from_file(path)
+        .validate(true)
+        .allow_partial(true);
+    let result = module.load_from(&mut store).map_err(|e| Error::Weights {
+        path: path.to_path_buf(),
+        message: format!(
+            "cannot load: {}",
+            e.to_string().lines().next().unwrap_or("")
+        ),
+    })?;
+    let list = first_three;
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        let mut parts = Vec::new();
+        if !result.missing.is_empty() {
+            parts.push(format!(
+                "missing {}",
+                list(result.missing.into_iter().map(|(p, _)| p).collect())
+            ));
+        }
+        if !result.unused.is_empty() {
+            parts.push(format!("unexpected {}", list(result.unused)));
+        }
+        if !result.errors.is_empty() {
+            parts.push(list(result.errors.iter().map(|e| e.to_string()).collect()));
+        }
+        return Err(Error::Weights {
+            path: path.to_path_buf(),
+            message: format!("does not fit this architecture: {}", parts.join("; ")),
+        });
+    }
+    Ok(module)
 }
 
 /// The first three items, comma-separated, and how many more there are.

@@ -167,6 +167,73 @@ pub(crate) fn store_info(dir: &std::path::Path, samples: usize) -> Option<StoreI
     })
 }
 
+/// A model's report from its measurements; the epoch statistics come from its `history`.
+pub fn model_report(
+    architecture: String,
+    seed: u64,
+    params: usize,
+    file_bytes: u64,
+    quality: QualityMetrics,
+    speed: SpeedMetrics,
+    history: Vec<EpochRecord>,
+) -> ModelReport {
+    let (best_epoch, best) = history.iter().fold((0, 0.0), |b, r| {
+        if r.monitor_accuracy > b.1 {
+            (r.epoch, r.monitor_accuracy)
+        } else {
+            b
+        }
+    });
+    let spe = history.iter().map(|r| r.seconds).sum::<f64>() / history.len().max(1) as f64;
+    ModelReport {
+        architecture,
+        seed,
+        params,
+        file_bytes,
+        quality,
+        speed,
+        last_epoch_accuracy: history.last().map_or(0.0, |r| r.monitor_accuracy),
+        best_epoch_accuracy: best,
+        best_epoch,
+        seconds_per_epoch: spe,
+        history,
+    }
+}
+
+/// Measures both students (KD, baseline) for every seed with `measure(kind, seed, speed)`,
+/// timing speed only once (the students share an architecture), and adds to `models` the
+/// first seed's report of each and returns their summaries over the seeds.
+pub fn measure_students(
+    seeds: &[u64],
+    models: &mut BTreeMap<String, ModelReport>,
+    mut measure: impl FnMut(StudentKind, u64, Option<&SpeedMetrics>) -> Result<ModelReport>,
+) -> Result<BTreeMap<String, SeedSummary>> {
+    let mut summary = BTreeMap::new();
+    let mut speed: Option<SpeedMetrics> = None;
+    for kind in [StudentKind::Kd, StudentKind::Baseline] {
+        let mut runs = Vec::new();
+        for &seed in seeds {
+            let r = measure(kind, seed, speed.as_ref())?;
+            speed.get_or_insert_with(|| r.speed.clone());
+            runs.push(r);
+        }
+        let stat = |f: &dyn Fn(&ModelReport) -> f64| Stat::of(runs.iter().map(f).collect());
+        summary.insert(
+            kind.name().to_string(),
+            SeedSummary {
+                seeds: seeds.to_vec(),
+                accuracy: stat(&|r| r.quality.accuracy),
+                last_epoch_accuracy: stat(&|r| r.last_epoch_accuracy),
+                best_epoch_accuracy: stat(&|r| r.best_epoch_accuracy),
+                macro_f1: stat(&|r| r.quality.macro_f1),
+                agreement_with_teacher: stat(&|r| r.quality.agreement_with_teacher.unwrap_or(0.0)),
+            },
+        );
+        models.insert(kind.name().to_string(), runs.swap_remove(0));
+    }
+    Ok(summary)
+}
+
 /// Evaluates the teacher and every student found under `opts.out`, writes `report.json`,
 /// `report.md`, `report.html` and the charts there, and prints the table.
 pub fn compare(
@@ -215,15 +282,6 @@ pub fn compare(
                 )
             }
         };
-        let history = load_history(path)?;
-        let (best_epoch, best) = history.iter().fold((0, 0.0), |b, r| {
-            if r.monitor_accuracy > b.1 {
-                (r.epoch, r.monitor_accuracy)
-            } else {
-                b
-            }
-        });
-        let spe = history.iter().map(|r| r.seconds).sum::<f64>() / history.len().max(1) as f64;
         let file_bytes = std::fs::metadata(path)
             .map_err(|e| crate::error::Error::io(path, e))?
             .len();
@@ -233,19 +291,15 @@ pub fn compare(
             &experiment.student.model
         };
         Ok((
-            ModelReport {
-                architecture: cfg.describe(),
+            model_report(
+                cfg.describe(),
                 seed,
-                params: model.num_params(),
+                model.num_params(),
                 file_bytes,
-                quality: q,
+                q,
                 speed,
-                last_epoch_accuracy: history.last().map_or(0.0, |r| r.monitor_accuracy),
-                best_epoch_accuracy: best,
-                best_epoch,
-                seconds_per_epoch: spe,
-                history,
-            },
+                load_history(path)?,
+            ),
             logits,
         ))
     };
@@ -258,36 +312,14 @@ pub fn compare(
     )?;
     let mut models = BTreeMap::new();
     models.insert("teacher".to_string(), teacher);
-    let mut seed_summary = BTreeMap::new();
-    let mut student_speed: Option<SpeedMetrics> = None;
-    for kind in [StudentKind::Kd, StudentKind::Baseline] {
-        let mut runs = Vec::new();
-        for &seed in &experiment.student_seeds {
+    let seed_summary = measure_students(
+        &experiment.student_seeds,
+        &mut models,
+        |kind, seed, speed| {
             let path = student_path(&opts.out, kind, seed);
-            let (r, _) = measure(
-                "student",
-                &path,
-                seed,
-                Some(&teacher_logits),
-                student_speed.as_ref(),
-            )?;
-            student_speed.get_or_insert_with(|| r.speed.clone());
-            runs.push(r);
-        }
-        let stat = |f: &dyn Fn(&ModelReport) -> f64| Stat::of(runs.iter().map(f).collect());
-        seed_summary.insert(
-            kind.name().to_string(),
-            SeedSummary {
-                seeds: experiment.student_seeds.clone(),
-                accuracy: stat(&|r| r.quality.accuracy),
-                last_epoch_accuracy: stat(&|r| r.last_epoch_accuracy),
-                best_epoch_accuracy: stat(&|r| r.best_epoch_accuracy),
-                macro_f1: stat(&|r| r.quality.macro_f1),
-                agreement_with_teacher: stat(&|r| r.quality.agreement_with_teacher.unwrap_or(0.0)),
-            },
-        );
-        models.insert(kind.name().to_string(), runs.swap_remove(0));
-    }
+            Ok(measure("student", &path, seed, Some(&teacher_logits), speed)?.0)
+        },
+    )?;
     let report = Report {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),
         seed: experiment.seed,

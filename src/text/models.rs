@@ -12,7 +12,6 @@ use burn::nn::{
     PaddingConfig1d,
 };
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -502,55 +501,13 @@ impl TextModel {
 
     /// Saves the weights as safetensors, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::fsutil::write_atomic_with(path, |tmp| {
-            let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
-            self.save_into(&mut store).map_err(|e| Error::Weights {
-                path: path.to_path_buf(),
-                message: format!("cannot save: {e}"),
-            })
-        })
+        crate::models::save_safetensors(self, path)
     }
 
     /// Loads weights saved by [`TextModel::save`] into this freshly built model; every tensor
     /// must be present with its shape.
-    pub fn load(mut self, path: &Path) -> Result<Self> {
-        if !path.is_file() {
-            return Err(Error::Weights {
-                path: path.to_path_buf(),
-                message: "no such file".into(),
-            });
-        }
-        let mut store = SafetensorsStore::from_file(path)
-            .validate(true)
-            .allow_partial(true);
-        let result = self.load_from(&mut store).map_err(|e| Error::Weights {
-            path: path.to_path_buf(),
-            message: format!(
-                "cannot load: {}",
-                e.to_string().lines().next().unwrap_or("")
-            ),
-        })?;
-        let list = crate::models::first_three;
-        if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-            let mut parts = Vec::new();
-            if !result.missing.is_empty() {
-                parts.push(format!(
-                    "missing {}",
-                    list(result.missing.into_iter().map(|(p, _)| p).collect())
-                ));
-            }
-            if !result.unused.is_empty() {
-                parts.push(format!("unexpected {}", list(result.unused)));
-            }
-            if !result.errors.is_empty() {
-                parts.push(list(result.errors.iter().map(|e| e.to_string()).collect()));
-            }
-            return Err(Error::Weights {
-                path: path.to_path_buf(),
-                message: format!("does not fit this architecture: {}", parts.join("; ")),
-            });
-        }
-        Ok(self)
+    pub fn load(self, path: &Path) -> Result<Self> {
+        crate::models::load_safetensors(self, path)
     }
 }
 

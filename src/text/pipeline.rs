@@ -20,7 +20,7 @@ use crate::pipeline::{
     teacher_path,
 };
 use crate::progress::Progress;
-use crate::report::{ModelReport, Report, SeedSummary, Stat, Timings, write_report};
+use crate::report::{ModelReport, Report, Timings, measure_students, model_report, write_report};
 use crate::soft_labels::{Provenance, ShardHeader, ShardWriter, SoftLabels};
 use crate::train::EpochRecord;
 use burn::module::Module;
@@ -716,32 +716,19 @@ pub fn compare_text(
                 )
             }
         };
-        let history = load_history(path)?;
-        let (best_epoch, best) = history.iter().fold((0, 0.0), |b, r| {
-            if r.monitor_accuracy > b.1 {
-                (r.epoch, r.monitor_accuracy)
-            } else {
-                b
-            }
-        });
-        let spe = history.iter().map(|r| r.seconds).sum::<f64>() / history.len().max(1) as f64;
         let file_bytes = std::fs::metadata(path)
             .map_err(|e| Error::io(path, e))?
             .len();
         Ok((
-            ModelReport {
-                architecture: cfg.describe(),
+            model_report(
+                cfg.describe(),
                 seed,
-                params: model.num_params(),
+                model.num_params(),
                 file_bytes,
-                quality: q,
+                q,
                 speed,
-                last_epoch_accuracy: history.last().map_or(0.0, |r| r.monitor_accuracy),
-                best_epoch_accuracy: best,
-                best_epoch,
-                seconds_per_epoch: spe,
-                history,
-            },
+                load_history(path)?,
+            ),
             logits,
         ))
     };
@@ -757,38 +744,19 @@ pub fn compare_text(
     )?;
     let mut models = BTreeMap::new();
     models.insert("teacher".to_string(), teacher);
-    let mut seed_summary = BTreeMap::new();
-    let mut student_speed: Option<SpeedMetrics> = None;
-    for kind in [StudentKind::Kd, StudentKind::Baseline] {
-        let mut runs = Vec::new();
-        for &seed in &exp.student_seeds {
-            let (r, _) = measure(
-                "student",
-                &exp.student.model,
-                &s_tok,
-                &s_test,
-                &student_path(&opts.out, kind, seed),
-                seed,
-                Some(&teacher_logits),
-                student_speed.as_ref(),
-            )?;
-            student_speed.get_or_insert_with(|| r.speed.clone());
-            runs.push(r);
-        }
-        let stat = |f: &dyn Fn(&ModelReport) -> f64| Stat::of(runs.iter().map(f).collect());
-        seed_summary.insert(
-            kind.name().to_string(),
-            SeedSummary {
-                seeds: exp.student_seeds.clone(),
-                accuracy: stat(&|r| r.quality.accuracy),
-                last_epoch_accuracy: stat(&|r| r.last_epoch_accuracy),
-                best_epoch_accuracy: stat(&|r| r.best_epoch_accuracy),
-                macro_f1: stat(&|r| r.quality.macro_f1),
-                agreement_with_teacher: stat(&|r| r.quality.agreement_with_teacher.unwrap_or(0.0)),
-            },
-        );
-        models.insert(kind.name().to_string(), runs.swap_remove(0));
-    }
+    let seed_summary = measure_students(&exp.student_seeds, &mut models, |kind, seed, speed| {
+        Ok(measure(
+            "student",
+            &exp.student.model,
+            &s_tok,
+            &s_test,
+            &student_path(&opts.out, kind, seed),
+            seed,
+            Some(&teacher_logits),
+            speed,
+        )?
+        .0)
+    })?;
     let store = soft_labels_dir(&opts.out);
     let report = Report {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -10,7 +10,9 @@ use crate::eval::accuracy_of;
 use crate::objective::Objective;
 use crate::progress::Progress;
 use crate::soft_labels::SoftLabels;
-use crate::train::{EpochRecord, build_optimizer, checkpoint, learning_rate};
+use crate::train::{
+    EpochRecord, build_optimizer, checkpoint, correct_count, learning_rate, loss_value,
+};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -220,12 +222,7 @@ pub fn train_text(
             let teacher = store.map(|s| s.batch(chunk, &ad));
             let logits = model.forward(ids, mask);
             let loss = job.objective.loss(logits.clone(), labels.clone(), teacher);
-            let value = loss
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .map(|v| v[0])
-                .unwrap_or(f32::NAN);
+            let value = loss_value(&loss);
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {
                     model: job.name.to_string(),
@@ -235,16 +232,7 @@ pub fn train_text(
                     global_step: global + 1,
                 });
             }
-            correct += logits
-                .argmax(1)
-                .reshape([chunk.len()])
-                .equal(labels)
-                .int()
-                .sum()
-                .into_data()
-                .try_to_vec_as::<i64>()
-                .map(|v| v[0] as usize)
-                .unwrap_or(0);
+            correct += correct_count(logits, labels);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr, model, grads);
             seen += chunk.len();
@@ -342,23 +330,8 @@ pub fn train_head(
             let yb = Tensor::<1, Int>::from_data(TensorData::new(yv, [chunk.len()]), &ad);
             let logits = head.forward(xb);
             let loss = objective.loss(logits.clone(), yb.clone(), None);
-            loss_sum += loss
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .map(|v| v[0] as f64)
-                .unwrap_or(f64::NAN)
-                * chunk.len() as f64;
-            correct += logits
-                .argmax(1)
-                .reshape([chunk.len()])
-                .equal(yb)
-                .int()
-                .sum()
-                .into_data()
-                .try_to_vec_as::<i64>()
-                .map(|v| v[0] as usize)
-                .unwrap_or(0);
+            loss_sum += loss_value(&loss) as f64 * chunk.len() as f64;
+            correct += correct_count(logits, yb);
             let grads = GradientsParams::from_grads(loss.backward(), &head);
             head = optimizer.step(lr, head, grads);
         }

@@ -198,12 +198,7 @@ pub fn finish_step(
     logits: Tensor<2>,
     labels: Tensor<1, Int>,
 ) -> StepOutcome {
-    let value = loss
-        .clone()
-        .into_data()
-        .try_to_vec::<f32>()
-        .map(|v| v[0])
-        .unwrap_or(f32::NAN);
+    let value = loss_value(&loss);
     if !value.is_finite() {
         return StepOutcome {
             trainee,
@@ -211,8 +206,19 @@ pub fn finish_step(
             correct: 0,
         };
     }
+    let correct = correct_count(logits, labels);
+    let grads = GradientsParams::from_grads(loss.backward(), &trainee);
+    StepOutcome {
+        trainee: optimizer.step(lr, trainee, grads),
+        loss: value,
+        correct,
+    }
+}
+
+/// How many rows of `logits` have their largest value at `labels`.
+pub(crate) fn correct_count(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
     let n = labels.dims()[0];
-    let correct = logits
+    logits
         .argmax(1)
         .reshape([n])
         .equal(labels)
@@ -221,13 +227,16 @@ pub fn finish_step(
         .into_data()
         .try_to_vec_as::<i64>()
         .map(|v| v[0] as usize)
-        .unwrap_or(0);
-    let grads = GradientsParams::from_grads(loss.backward(), &trainee);
-    StepOutcome {
-        trainee: optimizer.step(lr, trainee, grads),
-        loss: value,
-        correct,
-    }
+        .unwrap_or(0)
+}
+
+/// The loss tensor's value (NaN when it cannot be read).
+pub(crate) fn loss_value(loss: &Tensor<1>) -> f32 {
+    loss.clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map(|v| v[0])
+        .unwrap_or(f32::NAN)
 }
 
 /// One training step of a logit-only objective (no feature or adversarial terms), on a batch
