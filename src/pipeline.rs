@@ -93,7 +93,8 @@ pub fn history_path(weights: &Path) -> PathBuf {
     weights.with_extension("history.json")
 }
 
-fn save_history(weights: &Path, history: &[EpochRecord]) -> Result<()> {
+/// Writes a model's training history next to its weights (atomically).
+pub(crate) fn save_history(weights: &Path, history: &[EpochRecord]) -> Result<()> {
     let json = serde_json::to_vec_pretty(history).expect("history serialises");
     fsutil::write_atomic(&history_path(weights), &json)
 }

@@ -208,3 +208,39 @@ fn bad_shard_argument() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--shard = 3/2"));
 }
+
+/// A text experiment with bad texts fails the same way: one line naming the file, line and
+/// field, and nothing written to the output folder.
+#[test]
+fn text_experiment_with_bad_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = include_str!("../examples/text-demo.toml").replace(
+        "builtin = \"spam\"",
+        "train = \"train.jsonl\"\ntest = \"test.jsonl\"",
+    );
+    let config = dir.path().join("text.toml");
+    std::fs::write(&config, demo).unwrap();
+    std::fs::write(
+        dir.path().join("test.jsonl"),
+        "{\"text\": \"hi\", \"label\": \"ham\"}\n",
+    )
+    .unwrap();
+    for (train, needles) in [
+        (
+            "{\"text\": \"free money\", \"label\": \"spam\"}\n{\"text\": \" \", \"label\": \"ham\"}\n",
+            &["train.jsonl", "line 2", "`text` is empty"][..],
+        ),
+        (
+            "{\"text\": \"free money\", \"label\": \"spam\"}\n{\"txt\": \"x\", \"label\": \"ham\"}\n",
+            &["train.jsonl", "line 2", "no key `text`"][..],
+        ),
+        ("\u{0}not json\n", &["train.jsonl", "line 1"][..]),
+    ] {
+        std::fs::write(dir.path().join("train.jsonl"), train).unwrap();
+        check_failure(dir.path(), &config, needles);
+        assert!(
+            !dir.path().join("out").exists(),
+            "output written for {train:?}"
+        );
+    }
+}

@@ -44,7 +44,8 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
             predictor.predict_files(&args.inputs, args.top_k)?
         }
     } else {
-        if args.text {
+        // Without a card, loading below says what is missing.
+        if args.text && distill::predict::ModelCard::path_for(&args.model).is_file() {
             return Err(distill::error::Error::Argument {
                 arg: "--text".into(),
                 value: args.model.display().to_string(),

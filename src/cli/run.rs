@@ -16,10 +16,7 @@ pub struct Args {
 
 /// Runs every step.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    let path = &args.common.config;
-    let text = std::fs::read_to_string(path).map_err(|e| distill::error::Error::io(path, e))?;
-    if distill::text::config::is_text_experiment(&text) {
-        let experiment = distill::text::config::TextExperiment::load(path)?;
+    if let Some(experiment) = super::text_experiment(&args.common.config)? {
         let opts = options(cli, args.common.out.clone(), args.resume)?;
         distill::text::pipeline::run_text(&experiment, &opts)?;
         println!("report: {}", args.common.out.join("report.html").display());

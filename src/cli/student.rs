@@ -47,7 +47,8 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
             StudentKind::Baseline => None,
         };
         let s_tok = tp::student_tokenizer(&exp, &splits, &t_tok, &opts.out)?;
-        tp::train_text_student(&exp, &splits, &s_tok, kind, store.as_ref(), seed, &opts)?;
+        let data = tp::TokenSplits::new(&s_tok, &splits)?;
+        tp::train_text_student(&exp, &s_tok, &data, kind, store.as_ref(), seed, &opts)?;
         let path = student_path(&opts.out, kind, seed);
         let history = distill::pipeline::load_history(&path)?;
         println!(

@@ -407,15 +407,6 @@ fn mask3(mask: &Tensor<2, Int>) -> Tensor<3> {
     mask.clone().float().unsqueeze_dim(2)
 }
 
-/// Mean over the real tokens: `[n, len, d]` → `[n, d]`.
-fn masked_mean(x: Tensor<3>, mask: &Tensor<2, Int>) -> Tensor<2> {
-    let m = mask3(mask);
-    let [n, _, d] = x.dims();
-    let sum = (x * m.clone()).sum_dim(1).reshape([n, d]);
-    let count = m.sum_dim(1).reshape([n, 1]).clamp_min(1.0);
-    sum / count
-}
-
 /// Max over the real tokens: `[n, len, d]` → `[n, d]` (padding is pushed to −1e4 first).
 fn masked_max(x: Tensor<3>, mask: &Tensor<2, Int>) -> Tensor<2> {
     let m = mask3(mask);
@@ -444,7 +435,7 @@ impl TextModel {
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2, Int>) -> Tensor<2> {
         match self {
             TextModel::Boe(m) => {
-                let mut x = masked_mean(m.embedding.forward(ids), &mask);
+                let mut x = Bert::mean_pool(m.embedding.forward(ids), mask);
                 x = m.dropout.forward(x);
                 for layer in &m.hidden {
                     x = m.dropout.forward(relu(layer.forward(x)));

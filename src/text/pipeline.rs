@@ -16,7 +16,7 @@ use crate::eval::{SpeedMetrics, quality};
 use crate::fsutil;
 use crate::objective::Objective;
 use crate::pipeline::{
-    RunOptions, StudentKind, history_path, load_history, soft_labels_dir, student_path,
+    RunOptions, StudentKind, load_history, save_history, soft_labels_dir, student_path,
     teacher_path,
 };
 use crate::progress::Progress;
@@ -176,6 +176,28 @@ pub fn tokenize(tok: &TextTokenizer, data: &TextDataset) -> Result<TokenSet> {
     })
 }
 
+/// The training and monitor texts of a split, tokenised once for all the runs that use them.
+#[derive(Debug, Clone)]
+pub struct TokenSplits {
+    /// Training texts.
+    pub train: TokenSet,
+    /// Monitor texts (validation split, else the test set).
+    pub monitor: TokenSet,
+    /// Class names, label `i` is `class_names[i]`.
+    pub class_names: Vec<String>,
+}
+
+impl TokenSplits {
+    /// Tokenises the training and monitor texts of `splits` with `tok`.
+    pub fn new(tok: &TextTokenizer, splits: &TextSplits) -> Result<Self> {
+        Ok(TokenSplits {
+            train: tokenize(tok, &splits.train)?,
+            monitor: tokenize(tok, splits.monitor())?,
+            class_names: splits.train.class_names.clone(),
+        })
+    }
+}
+
 /// Builds a model of `cfg` for this tokenizer and loads `path` into it.
 pub fn load_text_model(
     cfg: &TextModelConfig,
@@ -212,11 +234,6 @@ fn save_text_model(
     save_history(weights, history)
 }
 
-fn save_history(weights: &Path, history: &[EpochRecord]) -> Result<()> {
-    let json = serde_json::to_vec_pretty(history).expect("history serialises");
-    fsutil::write_atomic(&history_path(weights), &json)
-}
-
 fn run_key(parts: &[String]) -> String {
     fsutil::sha256_hex(parts.join("|").as_bytes())
 }
@@ -238,8 +255,7 @@ pub fn train_text_teacher(
 ) -> Result<Option<Vec<f32>>> {
     let device = &opts.device;
     let classes = splits.train.class_names.len();
-    let train = tokenize(tok, &splits.train)?;
-    let monitor = tokenize(tok, splits.monitor())?;
+    let TokenSplits { train, monitor, .. } = TokenSplits::new(tok, splits)?;
     let weights = teacher_path(&opts.out);
     let cfg = &exp.teacher.model;
     let mut probed_path = None;
@@ -492,19 +508,19 @@ pub fn open_text_soft_labels(
     )
 }
 
-/// Step 3: one student run (KD or baseline) for `seed`, saved with its history.
+/// Step 3: one student run (KD or baseline) for `seed` on texts tokenised with the students'
+/// tokenizer `tok`, saved with its history.
 pub fn train_text_student(
     exp: &TextExperiment,
-    splits: &TextSplits,
     tok: &TextTokenizer,
+    data: &TokenSplits,
     kind: StudentKind,
     store: Option<&SoftLabels>,
     seed: u64,
     opts: &RunOptions,
 ) -> Result<()> {
-    let classes = splits.train.class_names.len();
-    let train = tokenize(tok, &splits.train)?;
-    let monitor = tokenize(tok, splits.monitor())?;
+    let classes = data.class_names.len();
+    let (train, monitor) = (&data.train, &data.monitor);
     let objective = match kind {
         StudentKind::Kd => Objective::new(exp.objective.clone()),
         StudentKind::Baseline => Objective::hard_labels_only(),
@@ -515,8 +531,8 @@ pub fn train_text_student(
     let job = TextTrainJob {
         name: &name,
         recipe: &exp.student.train,
-        train: &train,
-        monitor: &monitor,
+        train,
+        monitor,
         objective: &objective,
         soft_labels: if kind == StudentKind::Kd { store } else { None },
         seed,
@@ -540,7 +556,7 @@ pub fn train_text_student(
         cfg,
         tok,
         &student_tokenizer_path(&opts.out),
-        &splits.train.class_names,
+        &data.class_names,
         &trained.history,
     )
 }
@@ -548,13 +564,14 @@ pub fn train_text_student(
 /// Runs every step of a text experiment and writes the report; with `resume`, finished steps
 /// are reused.
 pub fn run_text(exp: &TextExperiment, opts: &RunOptions) -> Result<Report> {
+    // The data is read and checked before anything is written.
+    let splits = load_text_data(exp)?;
     fsutil::create_dir_all(&opts.out)?;
     let resolved = toml::to_string_pretty(exp).map_err(|e| Error::Report(e.to_string()))?;
     fsutil::write_atomic(
         &opts.out.join("experiment.resolved.toml"),
         resolved.as_bytes(),
     )?;
-    let splits = load_text_data(exp)?;
     if opts.progress {
         eprintln!(
             "text data: {} train, {} validation, {} test texts, {} classes",
@@ -598,10 +615,11 @@ pub fn run_text(exp: &TextExperiment, opts: &RunOptions) -> Result<Report> {
     timings.record_s = t.elapsed().as_secs_f64();
     let s_tok = student_tokenizer(exp, &splits, &t_tok, &opts.out)?;
     let t = Instant::now();
+    let s_data = TokenSplits::new(&s_tok, &splits)?;
     for &seed in &exp.student_seeds {
         for kind in [StudentKind::Kd, StudentKind::Baseline] {
             if !(opts.resume && student_path(&opts.out, kind, seed).is_file()) {
-                train_text_student(exp, &splits, &s_tok, kind, Some(&store), seed, opts)?;
+                train_text_student(exp, &s_tok, &s_data, kind, Some(&store), seed, opts)?;
             }
         }
     }
@@ -640,9 +658,11 @@ pub fn measure_text_speed(
         .collect();
     times.sort_by(f64::total_cmp);
     let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    // A few batches of real texts (built before timing) cover the length mix.
     let rows: Vec<Vec<usize>> = (0..data.len())
         .collect::<Vec<_>>()
         .chunks(batch.max(1))
+        .take(4)
         .map(|c| c.to_vec())
         .collect();
     let batches: Vec<_> = rows.iter().map(|r| data.batch(r, device)).collect();
