@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::models::ModelConfig;
 use crate::objective::ObjectiveConfig;
+pub use crate::vocab::{AugmentConfig, BadField, Normalize};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,9 @@ pub struct Experiment {
     /// The file it was read from (for error messages; not part of the file).
     #[serde(skip)]
     pub origin: PathBuf,
+    /// The kind of data: `"image"` (the default) for this file's kind of experiment.
+    #[serde(default)]
+    pub task: crate::vocab::TaskKind,
     /// Seed of the teacher run, the split and the recording; recorded in every output.
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -100,16 +104,6 @@ pub enum DataFormat {
     Idx,
     /// The Fashion-MNIST subset embedded in the binary.
     Builtin,
-}
-
-/// Per-pixel normalisation: `(x / 255 - mean) / std`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Normalize {
-    /// Mean of the pixel values in [0, 1].
-    pub mean: f32,
-    /// Standard deviation of the pixel values in [0, 1].
-    pub std: f32,
 }
 
 /// One model: its architecture and how it is trained.
@@ -223,18 +217,6 @@ pub enum ScheduleConfig {
     },
 }
 
-/// Data augmentation.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AugmentConfig {
-    /// Random crop after zero padding by this many pixels (0 = off).
-    #[serde(default)]
-    pub crop_padding: usize,
-    /// Random horizontal flip with probability 1/2.
-    #[serde(default)]
-    pub hflip: bool,
-}
-
 /// How models are measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -264,6 +246,22 @@ fn default_throughput_batch() -> usize {
 }
 fn default_ece_bins() -> usize {
     15
+}
+
+impl EvalConfig {
+    /// Checks the counts, naming the first bad field.
+    pub fn validate(&self, bad: BadField) -> Result<()> {
+        for (field, value) in [
+            ("evaluation.latency_runs", self.latency_runs),
+            ("evaluation.throughput_batch", self.throughput_batch),
+            ("evaluation.ece_bins", self.ece_bins),
+        ] {
+            if value == 0 {
+                return Err(bad(field, "0".into(), "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for EvalConfig {
@@ -341,6 +339,13 @@ impl Experiment {
             value,
             reason: reason.to_string(),
         };
+        if self.task != crate::vocab::TaskKind::Image {
+            return Err(bad(
+                "task",
+                format!("{:?}", self.task.name()),
+                "an image experiment has task = \"image\" (or no task)",
+            ));
+        }
         if self.student_seeds.is_empty() {
             return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
         }
@@ -389,25 +394,7 @@ impl Experiment {
                 ),
             ));
         }
-        let e = &self.evaluation;
-        if e.latency_runs == 0 {
-            return Err(bad(
-                "evaluation.latency_runs",
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
-        if e.throughput_batch == 0 {
-            return Err(bad(
-                "evaluation.throughput_batch",
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
-        if e.ece_bins == 0 {
-            return Err(bad("evaluation.ece_bins", "0".into(), "must be at least 1"));
-        }
-        Ok(())
+        self.evaluation.validate(&bad)
     }
 
     /// The class names to show in reports.
@@ -422,9 +409,6 @@ impl Experiment {
         }
     }
 }
-
-/// Builds an error for a field: `(field, value, reason)`.
-pub type BadField<'a> = &'a dyn Fn(&str, String, &str) -> Error;
 
 impl DataConfig {
     fn validate(&self, bad: BadField) -> Result<()> {

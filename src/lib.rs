@@ -4,40 +4,50 @@
 //! temperature-softened outputs once, train a small **student** against them, and compare the
 //! two (and a student trained without KD) on the same held-out data.
 //!
-//! The flow, one module per stage:
+//! One pipeline serves every kind of data. A [`task::Task`] (images, text or tabular rows)
+//! holds the data-specific parts; everything else is written once over it:
 //!
-//! - [`config`]: the experiment file, validated before any work starts;
-//! - [`data`]: IDX loading, the built-in Fashion-MNIST subset, splits, batching;
-//! - [`models`]: architectures as a tagged enum ([`models::ModelConfig`] → [`models::Model`]);
+//! - [`vocab`]: the shared vocabulary (roles, kinds, features, normalisation), depending on
+//!   nothing;
+//! - [`classifier`]: the [`classifier::Rows`] and [`classifier::Classifier`] traits the loop,
+//!   the recorder and the evaluation are generic over;
+//! - [`task`]: the seam ([`task::Task`]) and its three kinds, [`task::AnyTask`] to load any;
+//! - [`config`], [`text::config`], [`tabular`]: the experiment files, validated before any work;
+//! - [`data`], [`text`], [`tabular`]: each kind's own loading, batching and models;
+//! - [`models`]: image architectures (MLP, CNN) and PyTorch import;
 //! - [`objective`]: the KD loss family behind one enum;
 //! - [`soft_labels`]: the recorded teacher logits (fp16, fingerprinted, sharded);
-//! - [`train`]: the training loop, checkpoints and resume;
+//! - [`train`]: the one training loop, checkpoints and resume;
 //! - [`eval`]: metrics, latency and throughput;
-//! - [`report`]: JSON, Markdown and HTML reports with charts;
-//! - [`pipeline`]: the steps chained together;
-//! - [`predict`]: model cards and top-k predictions from a saved model;
-//! - [`export`]: a saved model as ONNX, for other runtimes;
+//! - [`pipeline`]: the steps chained together, the comparison, evaluation;
+//! - [`report`]: the report's data, as JSON, Markdown and HTML with charts;
+//! - [`card`], [`predict`]: model cards and top-k predictions from a saved model of any kind;
+//! - [`export`]: a saved image model as ONNX or PyTorch-layout safetensors;
 //! - [`sweep`]: grids of temperatures, α and objectives over seeds, with their report;
 //! - [`bench`]: timings of the real code paths, to hold against PyTorch;
-//! - [`text`]: labelled text (CSV, TSV, JSONL) for text classification.
+//! - [`layout`]: where everything lives in an output folder.
 //!
 //! ```no_run
-//! use distill::{config::Experiment, pipeline::{RunOptions, run_all}};
-//! let experiment = Experiment::load("examples/fashion-mnist.toml".as_ref())?;
+//! use distill::pipeline::{RunOptions, run_all};
+//! use distill::task::AnyTask;
 //! let opts = RunOptions { progress: true, ..RunOptions::new("runs/fmnist") };
-//! let report = run_all(&experiment, &opts)?;
+//! let task = AnyTask::load("examples/fashion-mnist.toml".as_ref(), &opts.out, true)?;
+//! let report = distill::with_task!(&task, t => run_all(t, &opts))?;
 //! println!("student accuracy {:.2}%", 100.0 * report.models["student_kd"].quality.accuracy);
 //! # Ok::<(), distill::error::Error>(())
 //! ```
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod card;
+pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod export;
 pub mod fsutil;
+pub mod layout;
 pub mod models;
 pub mod objective;
 pub mod pipeline;
@@ -46,8 +56,11 @@ pub mod progress;
 pub mod report;
 pub mod soft_labels;
 pub mod sweep;
+pub mod tabular;
+pub mod task;
 pub mod text;
 pub mod train;
+pub mod vocab;
 
 /// The built-in demo experiment (Fashion-MNIST subset embedded in the binary).
 pub const DEMO_EXPERIMENT: &str = include_str!("../examples/demo.toml");

@@ -11,79 +11,22 @@
 //! # Ok::<(), distill::error::Error>(())
 //! ```
 
-use crate::config::{Experiment, Normalize};
+pub use crate::card::ModelCard;
+use crate::card::{TabularModelCard, card_task};
+use crate::classifier::{EVAL_BATCH, predict_logits};
 use crate::data::ImageDataset;
 use crate::data::idx::read_idx;
 use crate::error::{Error, Result};
-use crate::eval::predict_logits;
 use crate::fsutil;
-use crate::models::{Model, ModelConfig};
+use crate::models::{Mlp, Model};
+use crate::text::TextTokenizer;
+use crate::text::card::TextModelCard;
+use crate::text::models::TextModel;
+use crate::text::train::TokenSet;
+use crate::vocab::TaskKind;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// What a weights file needs to be used on its own.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelCard {
-    /// The architecture.
-    pub architecture: ModelConfig,
-    /// Input `[channels, height, width]`.
-    pub input: [usize; 3],
-    /// Class names, one per output.
-    pub class_names: Vec<String>,
-    /// The pixel normalisation the model was trained with: `(x / 255 − mean) / std`.
-    pub normalize: Normalize,
-    /// The distill version that wrote it.
-    pub distill_version: String,
-}
-
-impl ModelCard {
-    /// The card of a model of `architecture` trained in `experiment` on images of `h × w`.
-    pub fn new(
-        experiment: &Experiment,
-        architecture: &ModelConfig,
-        h: usize,
-        w: usize,
-        normalize: Normalize,
-    ) -> Self {
-        ModelCard {
-            architecture: architecture.clone(),
-            input: [1, h, w],
-            class_names: experiment.class_names(),
-            normalize,
-            distill_version: env!("CARGO_PKG_VERSION").to_string(),
-        }
-    }
-
-    /// Where the card of `weights` lives: `NAME.model.json` beside `NAME.safetensors`.
-    pub fn path_for(weights: &Path) -> PathBuf {
-        weights.with_extension("model.json")
-    }
-
-    /// Writes the card beside `weights` (atomically).
-    pub fn save_for(&self, weights: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).expect("card serialises");
-        fsutil::write_atomic(&Self::path_for(weights), &json)
-    }
-
-    /// The model of this card's architecture with `weights` loaded, on `device`.
-    pub fn load_model(&self, weights: &Path, device: &Device) -> Result<Model> {
-        self.architecture
-            .init(self.input, self.class_names.len(), device)
-            .load(weights)
-    }
-
-    /// Reads the card beside `weights`.
-    pub fn load_for(weights: &Path) -> Result<Self> {
-        let path = Self::path_for(weights);
-        let bytes = fsutil::read(&path)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Weights {
-            path,
-            message: format!("unreadable model card: {e}"),
-        })
-    }
-}
 
 /// One class and its probability.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,17 +85,10 @@ impl Predictor {
             height: h,
             width: w,
             num_classes: self.card.class_names.len(),
+            normalize: self.card.normalize,
         };
-        let logits = predict_logits(&self.model, &data, self.card.normalize, 256, &self.device);
-        let c = self.card.class_names.len();
-        logits
-            .chunks_exact(c)
-            .zip(names)
-            .map(|(row, name)| Prediction {
-                input: name.clone(),
-                top: top_k(row, &self.card.class_names, k),
-            })
-            .collect()
+        let logits = predict_logits(&self.model, &data, EVAL_BATCH, &self.device);
+        predictions(&logits, names, &self.card.class_names, k)
     }
 
     /// Top-`k` predictions for files: PNG / JPEG images (converted to grayscale and resized to
@@ -226,6 +162,194 @@ impl Predictor {
             }
         }
         Ok(self.predict_pixels(&pixels, &names, k))
+    }
+}
+
+/// A loaded text model and its tokenizer, ready to predict.
+#[derive(Debug)]
+pub struct TextPredictor {
+    /// Its card.
+    pub card: TextModelCard,
+    tokenizer: TextTokenizer,
+    model: TextModel,
+    device: Device,
+}
+
+impl TextPredictor {
+    /// Loads `weights`, its card and its tokenizer on the default (CPU) device.
+    pub fn load(weights: &Path) -> Result<Self> {
+        Self::load_on(weights, crate::default_device())
+    }
+
+    /// Loads `weights`, its card and its tokenizer on `device`.
+    pub fn load_on(weights: &Path, device: Device) -> Result<Self> {
+        let card = TextModelCard::load_for(weights)?;
+        let dir = weights.parent().unwrap_or(Path::new(""));
+        let tok_path = dir.join(&card.tokenizer);
+        let tokenizer = TextTokenizer::from_file(&tok_path, card.max_len)?;
+        if tokenizer.vocab_size() != card.vocab_size {
+            return Err(Error::Data {
+                path: tok_path,
+                message: format!(
+                    "{} tokens, but the model card says {}: not the tokenizer this model was trained with",
+                    tokenizer.vocab_size(),
+                    card.vocab_size
+                ),
+            });
+        }
+        let model = card
+            .architecture
+            .init(
+                card.vocab_size,
+                card.max_len,
+                card.class_names.len(),
+                &device,
+            )?
+            .load(weights)?;
+        Ok(TextPredictor {
+            card,
+            tokenizer,
+            model: burn::module::Module::valid(&model),
+            device,
+        })
+    }
+
+    /// Top-`k` predictions for `texts`, in order.
+    pub fn predict_texts(&self, texts: &[String], k: usize) -> Result<Vec<Prediction>> {
+        let set = TokenSet {
+            seqs: self.tokenizer.encode_all(texts)?,
+            labels: vec![0; texts.len()],
+            num_classes: self.card.class_names.len(),
+            pad_id: self.tokenizer.pad_id(),
+        };
+        let logits = predict_logits(&self.model, &set, EVAL_BATCH, &self.device);
+        Ok(predictions(&logits, texts, &self.card.class_names, k))
+    }
+
+    /// Top-`k` predictions for files of texts, one text per non-empty line; each prediction's
+    /// input is `FILE[i]` for line `i` (0-based among the texts).
+    pub fn predict_files(&self, files: &[PathBuf], k: usize) -> Result<Vec<Prediction>> {
+        let mut texts = Vec::new();
+        let mut names = Vec::new();
+        for file in files {
+            let bytes = fsutil::read(file)?;
+            let text = String::from_utf8(bytes).map_err(|e| Error::Data {
+                path: file.clone(),
+                message: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            })?;
+            for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+                names.push(format!("{}[{i}]", file.display()));
+                texts.push(line.to_string());
+            }
+        }
+        let mut out = self.predict_texts(&texts, k)?;
+        for (p, name) in out.iter_mut().zip(names) {
+            p.input = name;
+        }
+        Ok(out)
+    }
+}
+
+/// The top-`k` classes of each row of `logits` (`names.len() × classes`), named by `names`.
+pub(crate) fn predictions(
+    logits: &[f32],
+    names: &[String],
+    class_names: &[String],
+    k: usize,
+) -> Vec<Prediction> {
+    logits
+        .chunks_exact(class_names.len().max(1))
+        .zip(names)
+        .map(|(row, name)| Prediction {
+            input: name.clone(),
+            top: top_k(row, class_names, k),
+        })
+        .collect()
+}
+
+/// A loaded tabular model, ready to predict on CSV rows.
+#[derive(Debug)]
+pub struct TabularPredictor {
+    /// Its card (schema, standardisation, classes).
+    pub card: TabularModelCard,
+    model: Mlp,
+    device: Device,
+}
+
+impl TabularPredictor {
+    /// Loads `weights` and its card on `device`.
+    pub fn load_on(weights: &Path, device: Device) -> Result<Self> {
+        let card = TabularModelCard::load_for(weights)?;
+        let model = card.load_model(weights, &device)?;
+        Ok(TabularPredictor {
+            card,
+            model,
+            device,
+        })
+    }
+
+    /// Top-`k` predictions for the rows of CSV files with the training file's feature columns
+    /// (the label column may be absent); each input is named `FILE[i]`.
+    pub fn predict_files(&self, files: &[PathBuf], k: usize) -> Result<Vec<Prediction>> {
+        let mut out = Vec::new();
+        for file in files {
+            let rows = self.card.read_rows(file, false)?;
+            let logits = predict_logits(&self.model, &rows, EVAL_BATCH, &self.device);
+            let names: Vec<String> = (0..rows.labels.len())
+                .map(|i| format!("{}[{i}]", file.display()))
+                .collect();
+            out.extend(predictions(
+                &logits,
+                &names,
+                &self.card.schema.class_names,
+                k,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// A saved model of any kind, loaded by what its card says: the one entry point of
+/// `distill predict`.
+#[derive(Debug)]
+pub enum AnyPredictor {
+    /// An image model.
+    Image(Predictor),
+    /// A text model (with its tokenizer).
+    Text(Box<TextPredictor>),
+    /// A tabular model (with its schema and standardisation).
+    Tabular(TabularPredictor),
+}
+
+impl AnyPredictor {
+    /// Loads `weights` and the card beside it on `device`.
+    pub fn load_on(weights: &Path, device: Device) -> Result<Self> {
+        Ok(match card_task(weights)? {
+            TaskKind::Image => AnyPredictor::Image(Predictor::load_on(weights, device)?),
+            TaskKind::Text => {
+                AnyPredictor::Text(Box::new(TextPredictor::load_on(weights, device)?))
+            }
+            TaskKind::Tabular => AnyPredictor::Tabular(TabularPredictor::load_on(weights, device)?),
+        })
+    }
+
+    /// Which kind of model it is.
+    pub fn kind(&self) -> TaskKind {
+        match self {
+            AnyPredictor::Image(_) => TaskKind::Image,
+            AnyPredictor::Text(_) => TaskKind::Text,
+            AnyPredictor::Tabular(_) => TaskKind::Tabular,
+        }
+    }
+
+    /// Top-`k` predictions for input files: images, IDX or pixel CSV files (image models),
+    /// text files with one text per line (text models), CSV rows (tabular models).
+    pub fn predict_files(&self, files: &[PathBuf], k: usize) -> Result<Vec<Prediction>> {
+        match self {
+            AnyPredictor::Image(p) => p.predict_files(files, k),
+            AnyPredictor::Text(p) => p.predict_files(files, k),
+            AnyPredictor::Tabular(p) => p.predict_files(files, k),
+        }
     }
 }
 

@@ -6,9 +6,10 @@ mod common;
 use distill::config::Experiment;
 use distill::eval::predict_logits;
 use distill::pipeline::{
-    RunOptions, StudentKind, load_model, prepare, student_path, teacher_path, train_student,
-    train_teacher,
+    RunOptions, StudentKind, load_model, student_path, teacher_path, train_student, train_teacher,
 };
+use distill::task::image::ImageTask;
+use distill::vocab::Role;
 use std::process::Command;
 
 const CNN_TEACHER: (&str, &str) = (
@@ -31,23 +32,14 @@ fn hint_attention_and_adversarial_terms_train_and_resume() {
     ]);
     let experiment = Experiment::load(&config).unwrap();
     assert!(experiment.objective.needs_online_teacher());
-    let splits = prepare(&experiment).unwrap();
+    let task = ImageTask::new(experiment).unwrap();
     let out = dir.path().join("out");
     let opts = RunOptions::new(&out);
-    train_teacher(&experiment, &splits, &opts).unwrap();
+    train_teacher(&task, &opts).unwrap();
     let teacher = teacher_path(&out);
 
     // No soft-label store: the teacher runs online.
-    let straight = train_student(
-        &experiment,
-        &splits,
-        StudentKind::Kd,
-        &[],
-        &teacher,
-        1,
-        &opts,
-    )
-    .unwrap();
+    let straight = train_student(&task, StudentKind::Kd, &[], &teacher, 1, &opts).unwrap();
     let h = &straight.history;
     assert_eq!(h.len(), 3);
     assert!(
@@ -69,30 +61,12 @@ fn hint_attention_and_adversarial_terms_train_and_resume() {
         stop_after_epochs: Some(1),
         ..RunOptions::new(&other)
     };
-    train_student(
-        &experiment,
-        &splits,
-        StudentKind::Kd,
-        &[],
-        &teacher,
-        1,
-        &first,
-    )
-    .unwrap();
+    train_student(&task, StudentKind::Kd, &[], &teacher, 1, &first).unwrap();
     let rest = RunOptions {
         resume: true,
         ..RunOptions::new(&other)
     };
-    let resumed = train_student(
-        &experiment,
-        &splits,
-        StudentKind::Kd,
-        &[],
-        &teacher,
-        1,
-        &rest,
-    )
-    .unwrap();
+    let resumed = train_student(&task, StudentKind::Kd, &[], &teacher, 1, &rest).unwrap();
     assert_eq!(resumed.history.len(), 3);
     for (a, b) in straight.history.iter().zip(&resumed.history) {
         assert_eq!(a.train_loss, b.train_loss);
@@ -101,8 +75,8 @@ fn hint_attention_and_adversarial_terms_train_and_resume() {
     let device = distill::default_device();
     let logits = |dir: &std::path::Path| {
         let path = student_path(dir, StudentKind::Kd, 1);
-        let model = load_model(&experiment, "student", &splits, &path, &device).unwrap();
-        predict_logits(&model, &splits.test, splits.normalize, 64, &device)
+        let model = load_model(&task, Role::Student, &path, &device).unwrap();
+        predict_logits(&model, &task.splits.test, 64, &device)
     };
     assert!(logits(&out) == logits(&other), "resumed weights differ");
 }
@@ -118,26 +92,17 @@ fn online_kd_distils_on_augmented_batches() {
     ]);
     let experiment = Experiment::load(&config).unwrap();
     assert!(experiment.objective.needs_online_teacher());
-    let splits = prepare(&experiment).unwrap();
+    let task = ImageTask::new(experiment).unwrap();
     let out = dir.path().join("out");
     let opts = RunOptions::new(&out);
-    train_teacher(&experiment, &splits, &opts).unwrap();
+    train_teacher(&task, &opts).unwrap();
     // No store was recorded: the teacher runs on each augmented batch.
-    let trained = train_student(
-        &experiment,
-        &splits,
-        StudentKind::Kd,
-        &[],
-        &teacher_path(&out),
-        1,
-        &opts,
-    )
-    .unwrap();
+    let trained =
+        train_student(&task, StudentKind::Kd, &[], &teacher_path(&out), 1, &opts).unwrap();
     assert!(trained.last_accuracy() > 0.8, "{:?}", trained.history);
     // Without a teacher, an online objective is refused with a clear error.
     let e = train_student(
-        &experiment,
-        &splits,
+        &task,
         StudentKind::Kd,
         &[],
         &dir.path().join("nope.safetensors"),

@@ -415,21 +415,18 @@ fn imported_teacher_runs_the_pipeline_and_a_useless_one_is_refused() {
             .load_model(&teacher, &distill::default_device())
             .unwrap()
             .valid();
-        let splits =
-            distill::pipeline::prepare(&distill::config::Experiment::load(&config).unwrap())
-                .unwrap();
-        distill::eval::predict_logits(
-            &m,
-            &splits.test,
-            splits.normalize,
-            64,
-            &distill::default_device(),
+        let task = distill::task::image::ImageTask::new(
+            distill::config::Experiment::load(&config).unwrap(),
         )
+        .unwrap();
+        distill::eval::predict_logits(&m, &task.splits.test, 64, &distill::default_device())
     };
-    let labels = distill::pipeline::prepare(&distill::config::Experiment::load(&config).unwrap())
-        .unwrap()
-        .test
-        .labels;
+    let labels =
+        distill::task::image::ImageTask::new(distill::config::Experiment::load(&config).unwrap())
+            .unwrap()
+            .splits
+            .test
+            .labels;
     let acc = distill::eval::accuracy_of(&trained, &labels, 3);
     assert!(acc > 0.8, "the teacher learned: {acc}");
     assert_eq!(

@@ -5,9 +5,11 @@ mod common;
 use distill::config::Experiment;
 use distill::eval::predict_logits;
 use distill::pipeline::{
-    RunOptions, StudentKind, load_model, open_soft_labels, prepare, run_all, student_path,
-    teacher_path, train_student,
+    RunOptions, StudentKind, load_model, open_soft_labels, run_all, student_path, teacher_path,
+    train_student,
 };
+use distill::task::image::ImageTask;
+use distill::vocab::Role;
 use std::path::Path;
 
 fn options(out: &std::path::Path) -> RunOptions {
@@ -17,9 +19,9 @@ fn options(out: &std::path::Path) -> RunOptions {
 #[test]
 fn full_run_writes_reports_with_required_keys_and_kd_follows_teacher() {
     let (dir, config) = common::setup(&[("student_seeds = [1]", "student_seeds = [1, 2]")]);
-    let experiment = Experiment::load(&config).unwrap();
+    let task = ImageTask::new(Experiment::load(&config).unwrap()).unwrap();
     let out = dir.path().join("out");
-    let report = run_all(&experiment, &options(&out)).unwrap();
+    let report = run_all(&task, &options(&out)).unwrap();
 
     // The teacher learns the separable problem; losses went down.
     let teacher = &report.models["teacher"];
@@ -80,18 +82,10 @@ fn full_run_writes_reports_with_required_keys_and_kd_follows_teacher() {
 
     // The store holds the teacher's evaluation-mode logits (no dropout, BatchNorm running
     // statistics), to fp16 precision.
-    let splits = prepare(&experiment).unwrap();
     let device = distill::default_device();
-    let teacher_model = load_model(
-        &experiment,
-        "teacher",
-        &splits,
-        &teacher_path(&out),
-        &device,
-    )
-    .unwrap();
-    let expected = predict_logits(&teacher_model, &splits.train, splits.normalize, 64, &device);
-    let store = open_soft_labels(&splits, &teacher_path(&out), &out.join("soft_labels")).unwrap();
+    let teacher_model = load_model(&task, Role::Teacher, &teacher_path(&out), &device).unwrap();
+    let expected = predict_logits(&teacher_model, &task.splits.train, 64, &device);
+    let store = open_soft_labels(&task, &teacher_path(&out), &out.join("soft_labels")).unwrap();
     for (a, b) in store.logits.iter().zip(&expected) {
         assert!(
             (a - b).abs() <= 2e-3 * b.abs().max(1.0),
@@ -110,9 +104,9 @@ fn kd_student_agrees_with_teacher_more_than_baseline() {
     // teacher at least as well as the hard-label baseline, and well above chance.
     let (dir, config) =
         common::setup(&[("alpha = 0.1", "alpha = 0.0"), ("epochs = 2", "epochs = 4")]);
-    let experiment = Experiment::load(&config).unwrap();
+    let task = ImageTask::new(Experiment::load(&config).unwrap()).unwrap();
     let out = dir.path().join("out");
-    let report = run_all(&experiment, &options(&out)).unwrap();
+    let report = run_all(&task, &options(&out)).unwrap();
     let kd = report.models["student_kd"]
         .quality
         .agreement_with_teacher
@@ -132,13 +126,12 @@ fn kd_student_agrees_with_teacher_more_than_baseline() {
 fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     let (dir, config) = common::setup(&[]);
     let experiment = Experiment::load(&config).unwrap();
-    let splits = prepare(&experiment).unwrap();
+    let task = ImageTask::new(experiment.clone()).unwrap();
 
     // Uninterrupted: 2 epochs.
     let a = dir.path().join("a");
     let straight = train_student(
-        &experiment,
-        &splits,
+        &task,
         StudentKind::Baseline,
         &[],
         Path::new("none"),
@@ -153,8 +146,7 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     let mut opts = options(&b);
     opts.stop_after_epochs = Some(1);
     let partial = train_student(
-        &experiment,
-        &splits,
+        &task,
         StudentKind::Baseline,
         &[],
         Path::new("none"),
@@ -166,8 +158,7 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     opts.stop_after_epochs = None;
     opts.resume = true;
     let resumed = train_student(
-        &experiment,
-        &splits,
+        &task,
         StudentKind::Baseline,
         &[],
         Path::new("none"),
@@ -187,14 +178,13 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     let device = distill::default_device();
     let logits = |dir: &std::path::Path| {
         let model = load_model(
-            &experiment,
-            "student",
-            &splits,
+            &task,
+            Role::Student,
             &student_path(dir, StudentKind::Baseline, 1),
             &device,
         )
         .unwrap();
-        predict_logits(&model, &splits.test, splits.normalize, 64, &device)
+        predict_logits(&model, &task.splits.test, 64, &device)
     };
     assert!(
         logits(&a) == logits(&b),
@@ -204,9 +194,9 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
     // A checkpoint of another run (here another seed... of the same name, another recipe) is refused.
     let mut other = experiment.clone();
     other.student.train.optimizer = toml::from_str("type = \"sgd\"\nlr = 0.1").unwrap();
+    let other = ImageTask::new(other).unwrap();
     let e = train_student(
         &other,
-        &splits,
         StudentKind::Baseline,
         &[],
         Path::new("none"),
@@ -222,22 +212,21 @@ fn interrupted_run_resumes_to_identical_weights_and_refuses_other_runs() {
 fn store_of_other_data_is_refused_naming_the_fingerprint() {
     let (dir, config) = common::setup(&[]);
     let experiment = Experiment::load(&config).unwrap();
+    let task = ImageTask::new(experiment.clone()).unwrap();
     let out = dir.path().join("out");
-    run_all(&experiment, &options(&out)).unwrap();
+    run_all(&task, &options(&out)).unwrap();
     let mut other = experiment.clone();
     other.data.train_limit = Some(120);
-    let splits = prepare(&other).unwrap();
-    let e = open_soft_labels(&splits, &teacher_path(&out), &out.join("soft_labels"))
+    let other = ImageTask::new(other).unwrap();
+    let e = open_soft_labels(&other, &teacher_path(&out), &out.join("soft_labels"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("dataset (fingerprint)"), "{e}");
 
     // Weights of another architecture are refused in one line naming what is missing.
-    let splits = prepare(&experiment).unwrap();
     let e = load_model(
-        &experiment,
-        "student",
-        &splits,
+        &task,
+        Role::Student,
         &teacher_path(&out),
         &distill::default_device(),
     )

@@ -5,25 +5,27 @@ mod common;
 
 use distill::config::Experiment;
 use distill::eval::predict_logits;
-use distill::pipeline::{RunOptions, StudentKind, load_model, prepare, run_all, student_path};
+use distill::pipeline::{RunOptions, StudentKind, load_model, run_all, student_path};
 use distill::predict::Predictor;
+use distill::task::image::ImageTask;
+use distill::vocab::Role;
 use std::process::Command;
 
 #[test]
 fn predictions_match_evaluation_on_every_input_kind() {
     let (dir, config) = common::setup(&[]);
-    let experiment = Experiment::load(&config).unwrap();
+    let task = ImageTask::new(Experiment::load(&config).unwrap()).unwrap();
     let out = dir.path().join("out");
-    run_all(&experiment, &RunOptions::new(&out)).unwrap();
+    run_all(&task, &RunOptions::new(&out)).unwrap();
     let weights = student_path(&out, StudentKind::Kd, 1);
     let predictor = Predictor::load(&weights).unwrap();
     assert_eq!(predictor.card.class_names, ["top", "middle", "bottom"]);
 
     // The IDX test file: the same classes as the evaluation's logits.
-    let splits = prepare(&experiment).unwrap();
+    let splits = &task.splits;
     let device = distill::default_device();
-    let model = load_model(&experiment, "student", &splits, &weights, &device).unwrap();
-    let logits = predict_logits(&model, &splits.test, splits.normalize, 64, &device);
+    let model = load_model(&task, Role::Student, &weights, &device).unwrap();
+    let logits = predict_logits(&model, &splits.test, 64, &device);
     let expected: Vec<usize> = logits
         .chunks(3)
         .map(|r| (0..3).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap())

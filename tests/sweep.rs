@@ -3,8 +3,10 @@
 mod common;
 
 use distill::config::Experiment;
-use distill::pipeline::{RunOptions, prepare, record_soft_labels, run_all, train_teacher};
-use distill::sweep::{Sweep, run_sweep};
+use distill::pipeline::{RunOptions, record_soft_labels, run_all, train_teacher};
+use distill::sweep::{Sweep, SweepConfig, apply_budget, run_sweep};
+use distill::task::Task;
+use distill::task::image::ImageTask;
 use std::path::Path;
 use std::process::Command;
 
@@ -21,9 +23,12 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
         dir.path(),
         "seeds = 2\ntemperature = [1.0, 4.0]\nobjective = [\"kd\", \"dist\", \"pkt\", \"adv\"]\n[methods.adv]\nterms = [{ type = \"adversarial\", hidden = 8 }]\n",
     );
-    let sweep = Sweep::load(&path).unwrap();
+    let config = SweepConfig::load(&path).unwrap();
+    let mut task = ImageTask::new(Experiment::load(&config.experiment).unwrap()).unwrap();
+    let sweep = Sweep::new(config, task.settings(), 3, &path).unwrap();
+    apply_budget(&mut task, &sweep);
     let out = dir.path().join("out");
-    let report = run_sweep(&sweep, &RunOptions::new(&out)).unwrap();
+    let report = run_sweep(&task, &sweep, &RunOptions::new(&out)).unwrap();
 
     // no_kd, kd×2 T, dist×2 T, pkt and adv once (they ignore T): 7 points × 2 seeds.
     let names: Vec<String> = report
@@ -77,7 +82,7 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
         resume: true,
         ..RunOptions::new(&out)
     };
-    let again = run_sweep(&sweep, &opts).unwrap();
+    let again = run_sweep(&task, &sweep, &opts).unwrap();
     let kd4 = again
         .points
         .iter()
@@ -94,9 +99,8 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
     assert_eq!(teacher_time, teacher_again, "the teacher was retrained");
 
     // Another budget is another run: resuming into the same folder is refused, naming the file.
-    let mut longer = Sweep::load(&path).unwrap();
-    longer.experiment.student.train.epochs += 1;
-    let e = run_sweep(&longer, &opts).unwrap_err().to_string();
+    task.settings_mut().student_train.epochs += 1;
+    let e = run_sweep(&task, &sweep, &opts).unwrap_err().to_string();
     assert!(e.contains("seed1.json"), "{e}");
     assert!(e.contains("epochs"), "{e}");
 }
@@ -109,14 +113,14 @@ fn students_distil_from_a_two_teacher_ensemble() {
     ]);
     // A second teacher of another seed, trained and recorded in its own folder.
     let experiment = Experiment::load(&config).unwrap();
-    let splits = prepare(&experiment).unwrap();
     let mut other = experiment.clone();
     other.seed = 8;
+    let other = ImageTask::new(other).unwrap();
+    let task = ImageTask::new(experiment).unwrap();
     let b = dir.path().join("teacher-b");
-    train_teacher(&other, &splits, &RunOptions::new(&b)).unwrap();
+    train_teacher(&other, &RunOptions::new(&b)).unwrap();
     record_soft_labels(
         &other,
-        &splits,
         &b.join("teacher.safetensors"),
         &b.join("soft_labels"),
         (0, 1),
@@ -124,13 +128,13 @@ fn students_distil_from_a_two_teacher_ensemble() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let report = run_all(&experiment, &RunOptions::new(&out)).unwrap();
+    let report = run_all(&task, &RunOptions::new(&out)).unwrap();
     assert!(report.models["student_kd"].quality.accuracy > 0.8);
 
     // A missing extra teacher is named before anything trains.
     std::fs::remove_dir_all(&b).unwrap();
     let fresh = dir.path().join("fresh");
-    let e = run_all(&experiment, &RunOptions::new(&fresh))
+    let e = run_all(&task, &RunOptions::new(&fresh))
         .unwrap_err()
         .to_string();
     assert!(e.contains("teacher-b"), "{e}");

@@ -2,15 +2,18 @@
 //! transformer teacher trained here → recorded soft labels → students with and without KD →
 //! report; plus the KD step on text and the experiment file's errors.
 
+use distill::eval::predict_logits;
 use distill::objective::{Objective, ObjectiveConfig};
-use distill::pipeline::{RunOptions, StudentKind, student_path, teacher_path};
+use distill::pipeline::{
+    RunOptions, StudentKind, load_model, open_soft_labels, run_all, soft_labels_dir, student_path,
+    teacher_path,
+};
+use distill::task::text::{TextTask, load_text_data, tokenize};
 use distill::text::TextTokenizer;
 use distill::text::config::TextExperiment;
 use distill::text::models::{BoeConfig, TextModelConfig};
-use distill::text::pipeline::{
-    load_text_data, open_text_soft_labels, run_text, student_tokenizer_path, tokenize,
-};
-use distill::text::train::{TextTrainJob, train_text};
+use distill::train::{TrainJob, train};
+use distill::vocab::Role;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -113,6 +116,11 @@ warmup_runs = 1
 throughput_batch = 32
 "#;
 
+/// The text task of the experiment in `config`, with its tokenizers in `out`.
+fn task(config: &Path, out: &Path) -> TextTask {
+    TextTask::new(TextExperiment::load(config).unwrap(), out, true).unwrap()
+}
+
 fn setup(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("train.jsonl"), jsonl(240, 1)).unwrap();
@@ -133,9 +141,9 @@ fn setup(edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
 #[test]
 fn text_pipeline_runs_end_to_end_and_resumes_without_retraining() {
     let (dir, config) = setup(&[]);
-    let exp = TextExperiment::load(&config).unwrap();
     let out = dir.path().join("out");
-    let report = run_text(&exp, &RunOptions::new(&out)).unwrap();
+    let task = task(&config, &out);
+    let report = run_all(&task, &RunOptions::new(&out)).unwrap();
 
     let teacher = &report.models["teacher"];
     assert!(
@@ -161,8 +169,7 @@ fn text_pipeline_runs_end_to_end_and_resumes_without_retraining() {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     // The store is tied to these texts and this teacher.
-    let splits = load_text_data(&exp).unwrap();
-    let store = open_text_soft_labels(&exp, &splits, &out).unwrap();
+    let store = open_soft_labels(&task, &teacher_path(&out), &soft_labels_dir(&out)).unwrap();
     assert_eq!(store.num_samples, 240);
     assert_eq!(store.num_classes, 3);
 
@@ -174,7 +181,7 @@ fn text_pipeline_runs_end_to_end_and_resumes_without_retraining() {
     ];
     let mut opts = RunOptions::new(&out);
     opts.resume = true;
-    let again = run_text(&exp, &opts).unwrap();
+    let again = run_all(&task, &opts).unwrap();
     let after = [
         stamp(&teacher_path(&out)),
         stamp(&student_path(&out, StudentKind::Kd, 1)),
@@ -194,14 +201,15 @@ fn kd_on_text_follows_the_recorded_teacher() {
         "epochs = 4\nbatch_size = 16\noptimizer = { type = \"adam\", lr = 0.02 }",
         "epochs = 6\nbatch_size = 16\noptimizer = { type = \"adam\", lr = 0.02 }",
     )]);
-    let exp = TextExperiment::load(&config).unwrap();
     let out = dir.path().join("out");
-    run_text(&exp, &RunOptions::new(&out)).unwrap();
-    let splits = load_text_data(&exp).unwrap();
-    let store = open_text_soft_labels(&exp, &splits, &out).unwrap();
-    let tok = TextTokenizer::from_file(&student_tokenizer_path(&out), 16).unwrap();
-    let train = tokenize(&tok, &splits.train).unwrap();
-    let test = tokenize(&tok, &splits.test).unwrap();
+    let task = task(&config, &out);
+    let exp = &task.experiment;
+    run_all(&task, &RunOptions::new(&out)).unwrap();
+    let store = open_soft_labels(&task, &teacher_path(&out), &soft_labels_dir(&out)).unwrap();
+    let stores = [&store];
+    let tok = TextTokenizer::from_file(&out.join("student.tokenizer.json"), 16).unwrap();
+    let train_set = &task.student_tokens.train;
+    let test = &task.student_tokens.test;
     let objective = Objective::new(ObjectiveConfig {
         alpha: 0.0,
         ..exp.objective.clone()
@@ -213,22 +221,23 @@ fn kd_on_text_follows_the_recorded_teacher() {
     });
     let init = |d: &burn::tensor::Device| cfg.init(tok.vocab_size(), 16, 3, d);
     let ck = dir.path().join("ck");
-    let job = TextTrainJob {
+    let job = TrainJob {
         name: "soft-only",
+        model_key: "boe".into(),
         recipe: &exp.student.train,
-        train: &train,
-        monitor: &test,
+        train: train_set,
+        monitor: test,
         objective: &objective,
-        soft_labels: Some(&store),
+        soft_labels: &stores,
         seed: 5,
-        run_key: "soft-only".into(),
+        augment: false,
         checkpoint_dir: &ck,
         resume: false,
         progress: false,
         stop_after_epochs: None,
     };
     let device = distill::default_device();
-    let trained = train_text(&job, &init, &device).unwrap();
+    let trained = train(&job, &init, None, &device).unwrap();
     let h = &trained.history;
     assert!(
         h.last().unwrap().train_loss < 0.5 * h[0].train_loss,
@@ -256,15 +265,16 @@ fn kd_on_text_follows_the_recorded_teacher() {
             schedule: distill::config::ScheduleConfig::Constant,
             ..exp.student.train.clone()
         };
-        let job = TextTrainJob {
+        let ck_term = dir.path().join("ck-term").join(term.len().to_string());
+        let job = TrainJob {
             name: "term",
+            model_key: term.into(),
             recipe: &one_epoch,
             objective: &objective,
-            run_key: term.into(),
-            checkpoint_dir: &dir.path().join("ck-term"),
+            checkpoint_dir: &ck_term,
             ..job
         };
-        let trained = train_text(&job, &init, &device).unwrap();
+        let trained = train(&job, &init, None, &device).unwrap();
         let h = &trained.history;
         assert!(
             h.iter().all(|r| r.train_loss.is_finite()) && h[2].train_loss < h[0].train_loss,
@@ -272,11 +282,11 @@ fn kd_on_text_follows_the_recorded_teacher() {
         );
     }
     // Without a store, a KD objective is refused by name.
-    let no_store = TextTrainJob {
-        soft_labels: None,
+    let no_store = TrainJob {
+        soft_labels: &[],
         ..job
     };
-    let err = train_text(&no_store, &init, &device)
+    let err = train(&no_store, &init, None, &device)
         .err()
         .unwrap()
         .to_string();
@@ -390,7 +400,7 @@ fn tiny_pretrained(dir: &Path) -> PathBuf {
 /// library with their cards.
 #[test]
 fn pretrained_teacher_frozen_and_fine_tuned() {
-    use distill::text::predict::TextPredictor;
+    use distill::predict::TextPredictor;
     for finetune in [0usize, 1] {
         let (dir, _) = setup(&[]);
         let model_dir = tiny_pretrained(dir.path());
@@ -418,9 +428,10 @@ fn pretrained_teacher_frozen_and_fine_tuned() {
             std::fs::write(&path, text).unwrap();
             ((), path)
         };
-        let exp = TextExperiment::load(&config).unwrap();
         let out = dir.path().join("out");
-        let report = run_text(&exp, &RunOptions::new(&out)).unwrap();
+        let task = task(&config, &out);
+        let exp = &task.experiment;
+        let report = run_all(&task, &RunOptions::new(&out)).unwrap();
         let teacher = &report.models["teacher"];
         assert!(
             teacher.quality.accuracy > 0.5,
@@ -437,16 +448,8 @@ fn pretrained_teacher_frozen_and_fine_tuned() {
         };
         let device = distill::default_device();
         let tok = TextTokenizer::from_file(&out.join("teacher.tokenizer.json"), 16).unwrap();
-        let trained = params(
-            &distill::text::pipeline::load_text_model(
-                &exp.teacher.model,
-                &tok,
-                3,
-                &teacher_path(&out),
-                &device,
-            )
-            .unwrap(),
-        );
+        let trained =
+            params(&load_model(&task, Role::Teacher, &teacher_path(&out), &device).unwrap());
         let fresh_model = exp
             .teacher
             .model
@@ -475,7 +478,7 @@ fn pretrained_teacher_frozen_and_fine_tuned() {
         }
         // The saved student predicts on its own (card + tokenizer) as in the report.
         let student = TextPredictor::load(&student_path(&out, StudentKind::Kd, 1)).unwrap();
-        let splits = load_text_data(&exp).unwrap();
+        let splits = load_text_data(exp).unwrap();
         let preds = student.predict_texts(&splits.test.texts, 1).unwrap();
         let right = preds
             .iter()
@@ -553,30 +556,29 @@ fn interrupted_text_training_resumes_to_the_same_model() {
     let objective = Objective::hard_labels_only();
     let device = distill::default_device();
     let run = |ck: &Path, stop: Option<usize>, resume: bool| {
-        let job = TextTrainJob {
+        let job = TrainJob {
             name: "lstm",
+            model_key: "lstm".into(),
             recipe: &recipe,
             train: &set,
             monitor: &set,
             objective: &objective,
-            soft_labels: None,
+            soft_labels: &[],
             seed: 11,
-            run_key: "lstm".into(),
+            augment: false,
             checkpoint_dir: ck,
             resume,
             progress: false,
             stop_after_epochs: stop,
         };
-        train_text(&job, &init, &device).unwrap()
+        train(&job, &init, None, &device).unwrap()
     };
     let whole = run(&dir.path().join("a"), None, false);
     let half = run(&dir.path().join("b"), Some(2), false);
     assert_eq!(half.history.len(), 2);
     let resumed = run(&dir.path().join("b"), None, true);
     assert_eq!(resumed.history.len(), 4);
-    let logits = |m: &distill::text::models::TextModel| {
-        distill::text::train::predict_text_logits(m, &set, 32, &device)
-    };
+    let logits = |m: &distill::text::models::TextModel| predict_logits(m, &set, 32, &device);
     assert_eq!(logits(&whole.model), logits(&resumed.model));
     assert!(whole.history[3].train_loss < whole.history[0].train_loss);
 }

@@ -29,7 +29,7 @@ use crate::models::{CnnConfig, MlpConfig, ModelConfig};
 use crate::objective::{Objective, ObjectiveConfig};
 use crate::progress::Progress;
 use crate::soft_labels::{Provenance, ShardHeader, ShardWriter, SoftLabels, record_rows};
-use crate::train::{TrainJob, Trainee, build_optimizer, logit_step, train};
+use crate::train::{OnlineTeacher, TrainJob, Trainee, build_optimizer, logit_step, train};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 use peak::Peak;
@@ -251,8 +251,12 @@ fn synthetic(n: usize, seed: u64) -> ImageDataset {
         height: SIDE,
         width: SIDE,
         num_classes: CLASSES,
+        normalize: NORM,
     }
 }
+
+/// Images per forward pass while recording (the pipeline's batch for images).
+const RECORD_BATCH: usize = 512;
 
 fn kd_objective(online: bool) -> Objective {
     Objective::new(ObjectiveConfig {
@@ -441,9 +445,8 @@ impl Runner<'_> {
         record_rows(
             &teacher,
             data,
-            NORM,
             0..data.len(),
-            crate::pipeline::RECORD_BATCH,
+            RECORD_BATCH,
             &self.device,
             &mut writer,
             &bar,
@@ -470,7 +473,7 @@ impl Runner<'_> {
             name,
             format!(
                 "example teacher: soft labels of {n} images, batches of {}, streamed to an f16 shard file",
-                crate::pipeline::RECORD_BATCH
+                RECORD_BATCH
             ),
             times,
             n,
@@ -489,9 +492,8 @@ impl Runner<'_> {
         let (warmup, runs) = self.reps((1, 3), (1, 1));
         let splits = Splits {
             train: synthetic(n, SEED),
-            validation: synthetic(0, SEED),
+            validation: None,
             test: synthetic(256, SEED + 1),
-            normalize: NORM,
         };
         let scratch = Scratch::new(self.opts.scratch.as_deref(), "epochs")?;
         let store_dir = scratch.0.join("soft_labels");
@@ -517,13 +519,12 @@ impl Runner<'_> {
             let stores = [&store];
             let job = TrainJob {
                 name: kind,
-                model: &student,
+                model_key: format!("{student:?}"),
                 recipe: &recipe,
-                splits: &splits,
+                train: &splits.train,
+                monitor: splits.monitor(),
                 objective: &objective,
                 soft_labels: &stores,
-                teacher: Some(&teacher),
-                teacher_config: Some(&teacher_cfg),
                 seed: SEED,
                 augment: false,
                 checkpoint_dir: &scratch.0.join(kind),
@@ -531,7 +532,17 @@ impl Runner<'_> {
                 progress: false,
                 stop_after_epochs: None,
             };
-            let trained = train(&job, &self.device)?;
+            let online = OnlineTeacher {
+                model: &teacher,
+                pairs: Vec::new(),
+            };
+            let input = [1, SIDE, SIDE];
+            let trained = train(
+                &job,
+                &|d| Ok(student.init(input, CLASSES, d)),
+                Some(&online),
+                &self.device,
+            )?;
             let times = trained.history[warmup..]
                 .iter()
                 .map(|r| r.seconds * 1e3)

@@ -12,15 +12,8 @@ pub struct Args {
 
 /// Writes the report.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    if let Some(exp) = super::text_experiment(&args.common.config)? {
-        let opts = super::options(cli, args.common.out.clone(), false)?;
-        let splits = distill::text::pipeline::load_text_data(&exp)?;
-        distill::text::pipeline::compare_text(&exp, &splits, &opts, None)?;
-        println!("report: {}", args.common.out.join("report.html").display());
-        return Ok(());
-    }
-    let (experiment, splits, opts) = args.common.load(cli, false)?;
-    distill::report::compare(&experiment, &splits, &opts, None)?;
+    let (task, opts) = args.common.load(cli, false, false)?;
+    distill::with_task!(&task, t => distill::pipeline::compare(t, &opts, None))?;
     println!("report: {}", args.common.out.join("report.html").display());
     Ok(())
 }

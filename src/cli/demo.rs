@@ -2,9 +2,8 @@
 //! (`--task text`) the ham/spam e-mail subset.
 
 use super::{Cli, options};
-use distill::config::Experiment;
 use distill::error::Result;
-use distill::text::config::TextExperiment;
+use distill::task::AnyTask;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `distill demo`.
@@ -24,32 +23,28 @@ pub struct Args {
 /// Runs the demo.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     let start = std::time::Instant::now();
-    if args.task == "text" {
+    let (text, origin, out) = if args.task == "text" {
         let out = if args.out == Path::new("runs/demo") {
             PathBuf::from("runs/demo-text")
         } else {
             args.out.clone()
         };
-        let experiment = TextExperiment::parse(
-            distill::TEXT_DEMO_EXPERIMENT,
-            Path::new("<built-in text demo>"),
-        )?;
-        let opts = options(cli, out.clone(), args.resume)?;
-        distill::text::pipeline::run_text(&experiment, &opts)?;
-        println!(
-            "text demo finished in {:.0}s; report: {}",
-            start.elapsed().as_secs_f64(),
-            out.join("report.html").display()
-        );
-        return Ok(());
-    }
-    let experiment = Experiment::parse(distill::DEMO_EXPERIMENT, Path::new("<built-in demo>"))?;
-    let opts = options(cli, args.out.clone(), args.resume)?;
-    distill::pipeline::run_all(&experiment, &opts)?;
+        (distill::TEXT_DEMO_EXPERIMENT, "<built-in text demo>", out)
+    } else {
+        (
+            distill::DEMO_EXPERIMENT,
+            "<built-in demo>",
+            args.out.clone(),
+        )
+    };
+    let task = AnyTask::parse(text, Path::new(origin), &out, !args.resume)?;
+    let opts = options(cli, out.clone(), args.resume)?;
+    distill::with_task!(&task, t => distill::pipeline::run_all(t, &opts))?;
     println!(
-        "demo finished in {:.0}s; report: {}",
+        "{} demo finished in {:.0}s; report: {}",
+        task.kind().name(),
         start.elapsed().as_secs_f64(),
-        args.out.join("report.html").display()
+        out.join("report.html").display()
     );
     Ok(())
 }

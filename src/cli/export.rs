@@ -31,11 +31,16 @@ pub struct Args {
 
 /// Writes the ONNX file and says what it takes and gives.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    if distill::text::predict::is_text_model(&args.model) {
+    if let Ok(kind) = distill::card::card_task(&args.model)
+        && kind != distill::vocab::TaskKind::Image
+    {
         return Err(Error::Argument {
             arg: "--model".into(),
             value: args.model.display().to_string(),
-            reason: "a text model: ONNX and PyTorch-layout export cover image models so far; its safetensors file, card and tokenizer.json beside it are what `distill predict` loads".into(),
+            reason: format!(
+                "a {} model: ONNX and PyTorch-layout export cover image models so far; its safetensors file and the card beside it are what `distill predict` loads",
+                kind.name()
+            ),
         });
     }
     if let Some(t) = args.temperature

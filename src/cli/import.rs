@@ -3,7 +3,10 @@
 
 use super::{Cli, Common};
 use distill::error::{Error, Result};
-use distill::pipeline::{import_teacher, teacher_path};
+use distill::pipeline::teacher_path;
+use distill::task::image::{ImageTask, import_teacher};
+use distill::task::{AnyTask, Task};
+use distill::vocab::Role;
 
 /// Arguments of `distill import`.
 #[derive(clap::Args)]
@@ -28,13 +31,8 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
             ));
         };
         // The data give the image size and the class count.
-        let splits = distill::pipeline::prepare(&experiment)?;
-        let input = [1, splits.train.height, splits.train.width];
-        let model = experiment.teacher.model.init(
-            input,
-            splits.train.num_classes,
-            &distill::device_by_name(&cli.device)?,
-        );
+        let task = ImageTask::new(experiment.clone())?;
+        let model = task.build(Role::Teacher, &distill::device_by_name(&cli.device)?)?;
         let plan = import.plan(&model)?;
         println!(
             "{} against teacher.model ({}), keys after remapping:",
@@ -52,8 +50,18 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
             })
         };
     }
-    let (experiment, splits, opts) = args.common.load(cli, false)?;
-    let summary = import_teacher(&experiment, &splits, &opts)?;
+    let (task, opts) = args.common.load(cli, false, false)?;
+    let AnyTask::Image(task) = task else {
+        return Err(Error::Argument {
+            arg: "config".into(),
+            value: args.common.config.display().to_string(),
+            reason: format!(
+                "a {} experiment: teachers are imported for image experiments ([teacher.import])",
+                task.kind().name()
+            ),
+        });
+    };
+    let summary = import_teacher(&task, &opts)?;
     println!(
         "teacher: imported {} tensors from {}; test accuracy {:.2}% on {} images; saved {}",
         summary.tensors,

@@ -14,10 +14,9 @@ mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
-use distill::config::Experiment;
-use distill::data::Splits;
 use distill::error::Result;
-use distill::pipeline::{RunOptions, prepare, soft_labels_dir, teacher_path};
+use distill::pipeline::{RunOptions, soft_labels_dir, teacher_path};
+use distill::task::AnyTask;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -66,7 +65,7 @@ enum Command {
 /// Arguments shared by the steps that work in an output folder.
 #[derive(clap::Args)]
 pub struct Common {
-    /// The experiment file (TOML).
+    /// The experiment file (TOML; `task = "image" | "text" | "tabular"`, image by default).
     config: PathBuf,
     /// Output folder.
     #[arg(long, default_value = "runs/experiment")]
@@ -74,11 +73,11 @@ pub struct Common {
 }
 
 impl Common {
-    /// Loads the experiment and its data, and builds the run options.
-    fn load(&self, cli: &Cli, resume: bool) -> Result<(Experiment, Splits, RunOptions)> {
-        let experiment = Experiment::load(&self.config)?;
-        let splits = prepare(&experiment)?;
-        Ok((experiment, splits, options(cli, self.out.clone(), resume)?))
+    /// Loads the experiment and its data (whatever its kind), and builds the run options. A
+    /// text task's tokenizers are rebuilt when `fresh`, else read from the output folder.
+    fn load(&self, cli: &Cli, resume: bool, fresh: bool) -> Result<(AnyTask, RunOptions)> {
+        let task = AnyTask::load(&self.config, &self.out, fresh)?;
+        Ok((task, options(cli, self.out.clone(), resume)?))
     }
 }
 
@@ -101,31 +100,6 @@ impl StoreArgs {
             self.store.clone().unwrap_or_else(|| soft_labels_dir(out)),
         )
     }
-}
-
-/// The text experiment in `path`, when it declares `task = "text"`; `None` for an image
-/// experiment.
-fn text_experiment(
-    path: &std::path::Path,
-) -> Result<Option<distill::text::config::TextExperiment>> {
-    let text = std::fs::read_to_string(path).map_err(|e| distill::error::Error::io(path, e))?;
-    if distill::text::config::is_text_experiment(&text) {
-        Ok(Some(distill::text::config::TextExperiment::load(path)?))
-    } else {
-        Ok(None)
-    }
-}
-
-/// Refuses image-only options with a text experiment.
-fn refuse_for_text(given: &[(&str, bool)]) -> Result<()> {
-    if let Some((arg, _)) = given.iter().find(|(_, set)| *set) {
-        return Err(distill::error::Error::Argument {
-            arg: (*arg).into(),
-            value: "given".into(),
-            reason: "not available for text experiments (their files live in --out)".into(),
-        });
-    }
-    Ok(())
 }
 
 fn options(cli: &Cli, out: PathBuf, resume: bool) -> Result<RunOptions> {

@@ -1,10 +1,10 @@
-//! `distill predict`: top-k classes of images (PNG/JPEG), IDX or CSV batches, or of texts, with a
-//! saved model.
+//! `distill predict`: top-k classes with a saved model of any kind: images (PNG/JPEG), IDX or
+//! pixel CSV files; texts (files of one text per line, or the texts themselves with `--text`);
+//! tabular CSV rows.
 
 use super::Cli;
-use distill::error::Result;
-use distill::predict::Predictor;
-use distill::text::predict::{TextPredictor, is_text_model};
+use distill::error::{Error, Result};
+use distill::predict::AnyPredictor;
 use std::path::PathBuf;
 
 /// Arguments of `distill predict`.
@@ -14,7 +14,8 @@ pub struct Args {
     #[arg(long)]
     model: PathBuf,
     /// Inputs: `.png`/`.jpg` images, IDX image files, or `.csv` files of pixel rows; for a text
-    /// model, text files with one text per line (or the texts themselves, with `--text`).
+    /// model, text files with one text per line (or the texts themselves, with `--text`); for a
+    /// tabular model, CSV files with the training file's columns.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Text models: the inputs are the texts to classify, not files.
@@ -31,28 +32,27 @@ pub struct Args {
 /// Prints the predictions.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     let device = distill::device_by_name(&cli.device)?;
-    let predictions = if is_text_model(&args.model) {
-        let predictor = TextPredictor::load_on(&args.model, device)?;
-        if args.text {
+    let predictor = AnyPredictor::load_on(&args.model, device)?;
+    let predictions = match (&predictor, args.text) {
+        (AnyPredictor::Text(p), true) => {
             let texts: Vec<String> = args
                 .inputs
                 .iter()
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect();
-            predictor.predict_texts(&texts, args.top_k)?
-        } else {
-            predictor.predict_files(&args.inputs, args.top_k)?
+            p.predict_texts(&texts, args.top_k)?
         }
-    } else {
-        // Without a card, loading below says what is missing.
-        if args.text && distill::predict::ModelCard::path_for(&args.model).is_file() {
-            return Err(distill::error::Error::Argument {
+        (_, true) => {
+            return Err(Error::Argument {
                 arg: "--text".into(),
                 value: args.model.display().to_string(),
-                reason: "this is an image model (its card has no task = \"text\")".into(),
+                reason: format!(
+                    "this is an {} model (its card has no task = \"text\")",
+                    predictor.kind().name()
+                ),
             });
         }
-        Predictor::load_on(&args.model, device)?.predict_files(&args.inputs, args.top_k)?
+        (_, false) => predictor.predict_files(&args.inputs, args.top_k)?,
     };
     if args.json {
         println!(

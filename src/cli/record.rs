@@ -36,27 +36,10 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 /// Records one shard.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     let shard = parse_shard(&args.shard)?;
-    if let Some(exp) = super::text_experiment(&args.common.config)? {
-        use distill::text::pipeline as tp;
-        super::refuse_for_text(&[
-            ("--shard", shard != (0, 1)),
-            ("--teacher", args.paths.teacher.is_some()),
-            ("--store", args.paths.store.is_some()),
-        ])?;
-        let opts = super::options(cli, args.common.out.clone(), false)?;
-        let splits = tp::load_text_data(&exp)?;
-        let tok = distill::text::TextTokenizer::from_file(
-            &tp::teacher_tokenizer_path(&opts.out),
-            exp.data.max_len,
-        )?;
-        let _ = std::fs::remove_dir_all(distill::pipeline::soft_labels_dir(&opts.out));
-        let file = tp::record_text_soft_labels(&exp, &splits, &tok, &opts)?;
-        println!("wrote {}", file.display());
-        return Ok(());
-    }
-    let (experiment, splits, opts) = args.common.load(cli, false)?;
+    let (task, opts) = args.common.load(cli, false, false)?;
     let (teacher, store) = args.paths.resolve(&opts.out);
-    let file = record_soft_labels(&experiment, &splits, &teacher, &store, shard, &opts)?;
+    let file =
+        distill::with_task!(&task, t => record_soft_labels(t, &teacher, &store, shard, &opts))?;
     println!("wrote {}", file.display());
     Ok(())
 }

@@ -1,7 +1,6 @@
-//! `distill run`: the whole pipeline from an experiment file.
+//! `distill run`: the whole pipeline from an experiment file, for any kind of data.
 
-use super::{Cli, Common, options};
-use distill::config::Experiment;
+use super::{Cli, Common};
 use distill::error::Result;
 
 /// Arguments of `distill run`.
@@ -16,15 +15,8 @@ pub struct Args {
 
 /// Runs every step.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    if let Some(experiment) = super::text_experiment(&args.common.config)? {
-        let opts = options(cli, args.common.out.clone(), args.resume)?;
-        distill::text::pipeline::run_text(&experiment, &opts)?;
-        println!("report: {}", args.common.out.join("report.html").display());
-        return Ok(());
-    }
-    let experiment = Experiment::load(&args.common.config)?;
-    let opts = options(cli, args.common.out.clone(), args.resume)?;
-    distill::pipeline::run_all(&experiment, &opts)?;
+    let (task, opts) = args.common.load(cli, args.resume, !args.resume)?;
+    distill::with_task!(&task, t => distill::pipeline::run_all(t, &opts))?;
     println!("report: {}", args.common.out.join("report.html").display());
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! `distill sweep`: a grid of temperatures, α and objectives over seeds, one teacher and one
-//! soft-label store for all of it.
+//! soft-label store for all of it, on any kind of data.
 
 use super::{Cli, options};
 use distill::error::Result;
-use distill::sweep::{Sweep, run_sweep};
+use distill::sweep::{Sweep, SweepConfig, apply_budget, run_sweep};
+use distill::task::{AnyTask, Task};
 use std::path::PathBuf;
 
 /// Arguments of `distill sweep`.
@@ -21,22 +22,27 @@ pub struct Args {
 
 /// Runs the sweep and writes its report.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    let sweep = Sweep::load(&args.config)?;
-    if !cli.quiet {
-        eprintln!(
-            "sweep: {} grid points x {} seeds{} = {} student runs",
-            sweep.points.len(),
-            sweep.seeds.len(),
-            if sweep.config.baseline {
-                " (+ the no-KD baseline)"
-            } else {
-                ""
-            },
-            sweep.run_count()
-        );
-    }
+    let config = SweepConfig::load(&args.config)?;
+    let mut task = AnyTask::load(&config.experiment, &args.out, !args.resume)?;
     let opts = options(cli, args.out.clone(), args.resume)?;
-    run_sweep(&sweep, &opts)?;
+    distill::with_task!(&mut task, t => {
+        let sweep = Sweep::new(config, t.settings(), t.class_names().len(), &args.config)?;
+        apply_budget(t, &sweep);
+        if !cli.quiet {
+            eprintln!(
+                "sweep: {} grid points x {} seeds{} = {} student runs",
+                sweep.points.len(),
+                sweep.seeds.len(),
+                if sweep.config.baseline {
+                    " (+ the no-KD baseline)"
+                } else {
+                    ""
+                },
+                sweep.run_count()
+            );
+        }
+        run_sweep(t, &sweep, &opts)
+    })?;
     println!("sweep report: {}", args.out.join("sweep.html").display());
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use super::{Cli, Common};
 use distill::error::Result;
-use distill::pipeline::{teacher_path, train_teacher};
+use distill::pipeline::{load_history, teacher_path, train_teacher};
 
 /// Arguments of `distill train`.
 #[derive(clap::Args)]
@@ -16,29 +16,16 @@ pub struct Args {
 
 /// Trains the teacher into `OUT/teacher.safetensors`.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    if let Some(exp) = super::text_experiment(&args.common.config)? {
-        use distill::text::pipeline as tp;
-        let opts = super::options(cli, args.common.out.clone(), args.resume)?;
-        distill::fsutil::create_dir_all(&opts.out)?;
-        let splits = tp::load_text_data(&exp)?;
-        let tok = tp::teacher_tokenizer(&exp, &splits, &opts.out)?;
-        tp::train_text_teacher(&exp, &splits, &tok, &opts)?;
-        let history = distill::pipeline::load_history(&teacher_path(&opts.out))?;
-        println!(
-            "teacher: last-epoch accuracy {:.2}%; saved {}",
-            100.0 * history.last().map_or(0.0, |r| r.monitor_accuracy),
-            teacher_path(&opts.out).display()
-        );
-        return Ok(());
-    }
-    let (experiment, splits, opts) = args.common.load(cli, args.resume)?;
-    let trained = train_teacher(&experiment, &splits, &opts)?;
-    let (best_epoch, best) = trained.best();
+    let (task, opts) = args.common.load(cli, args.resume, !args.resume)?;
+    distill::with_task!(&task, t => train_teacher(t, &opts))?;
+    let path = teacher_path(&opts.out);
+    let history = load_history(&path)?;
+    let (best_epoch, best) = distill::train::best_epoch(&history);
     println!(
         "teacher: last-epoch accuracy {:.2}%, best {:.2}% (epoch {best_epoch}); saved {}",
-        100.0 * trained.last_accuracy(),
+        100.0 * history.last().map_or(0.0, |r| r.monitor_accuracy),
         100.0 * best,
-        teacher_path(&opts.out).display()
+        path.display()
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Turning images into tensors: seeded shuffling, normalisation, and augmentation.
 
 use super::dataset::ImageDataset;
-use crate::config::{AugmentConfig, Normalize};
+use crate::vocab::{AugmentConfig, Normalize};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -91,6 +91,35 @@ pub fn make_batch(
         images,
         labels,
         indices: indices.to_vec(),
+    }
+}
+
+impl crate::classifier::Rows for ImageDataset {
+    type Input = Tensor<4>;
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    fn fingerprint(&self) -> String {
+        ImageDataset::fingerprint(self)
+    }
+
+    fn inputs(
+        &self,
+        rows: &[usize],
+        augment: Option<(&AugmentConfig, &mut StdRng)>,
+        device: &Device,
+    ) -> Tensor<4> {
+        make_batch(self, rows, self.normalize, augment, device).images
     }
 }
 

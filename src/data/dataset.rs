@@ -1,8 +1,9 @@
 //! In-memory image classification data: u8 pixels, u8 labels, checked on load.
 
 use super::idx::{IdxArray, decode_idx, read_idx};
-use crate::config::{DataConfig, DataFormat, Normalize};
+use crate::config::{DataConfig, DataFormat};
 use crate::error::{Error, Result};
+use crate::vocab::Normalize;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ pub struct ImageDataset {
     pub width: usize,
     /// Number of classes.
     pub num_classes: usize,
+    /// The normalisation models see the pixels with (identity until the splits fix it).
+    pub normalize: Normalize,
 }
 
 impl ImageDataset {
@@ -101,6 +104,7 @@ impl ImageDataset {
             height: images.dims[1],
             width: images.dims[2],
             num_classes,
+            normalize: IDENTITY,
         })
     }
 
@@ -116,6 +120,7 @@ impl ImageDataset {
             height: self.height,
             width: self.width,
             num_classes: self.num_classes,
+            normalize: self.normalize,
         }
     }
 
@@ -149,34 +154,53 @@ impl ImageDataset {
     }
 }
 
-/// The data an experiment works on.
+/// No normalisation: `x / 255`.
+pub const IDENTITY: Normalize = Normalize {
+    mean: 0.0,
+    std: 1.0,
+};
+
+/// The data an experiment works on, of any kind: rows to train on (and to record soft labels
+/// for), an optional validation split carved from them, and the held-out test rows.
 #[derive(Debug, Clone)]
-pub struct Splits {
-    /// Images the models are trained on (and the soft labels are recorded for).
-    pub train: ImageDataset,
-    /// Images held out of training to pick the best epoch (empty when the test set is used).
-    pub validation: ImageDataset,
-    /// Held-out images every model is compared on.
-    pub test: ImageDataset,
-    /// The normalisation every model uses.
-    pub normalize: Normalize,
+pub struct Splits<R = ImageDataset> {
+    /// Rows the models are trained on (and the soft labels are recorded for).
+    pub train: R,
+    /// Rows held out of training to pick the best epoch (none: the test set is monitored).
+    pub validation: Option<R>,
+    /// Held-out rows every model is compared on.
+    pub test: R,
 }
 
-impl Splits {
-    /// The set used for per-epoch curves and best-epoch selection.
-    pub fn monitor(&self) -> &ImageDataset {
-        if self.validation.is_empty() {
-            &self.test
-        } else {
-            &self.validation
+impl<R> Splits<R> {
+    /// The set used for per-epoch curves and best-epoch selection: the validation split, else
+    /// the test set.
+    pub fn monitor(&self) -> &R {
+        self.validation.as_ref().unwrap_or(&self.test)
+    }
+
+    /// The same splits with every set mapped by `f`.
+    pub fn map<S>(&self, f: impl Fn(&R) -> S) -> Splits<S> {
+        Splits {
+            train: f(&self.train),
+            validation: self.validation.as_ref().map(&f),
+            test: f(&self.test),
         }
+    }
+}
+
+impl Splits<ImageDataset> {
+    /// The normalisation every model uses.
+    pub fn normalize(&self) -> Normalize {
+        self.train.normalize
     }
 
     /// Describes the preprocessing, for fingerprints and reports.
     pub fn preprocessing(&self) -> String {
+        let n = self.normalize();
         format!(
             "u8/255, normalize(mean={:.6}, std={:.6}), shape=1x{}x{}",
-            self.normalize.mean, self.normalize.std, self.train.height, self.train.width
+            n.mean, n.std, self.train.height, self.train.width
         )
     }
 }
@@ -235,17 +259,19 @@ pub fn load_splits(config: &DataConfig, seed: u64) -> Result<Splits> {
         let (mut val_idx, mut train_idx) = (val_idx.to_vec(), train_idx.to_vec());
         val_idx.sort_unstable();
         train_idx.sort_unstable();
-        (train.subset(&train_idx), train.subset(&val_idx))
+        (train.subset(&train_idx), Some(train.subset(&val_idx)))
     } else {
-        let empty = train.subset(&[]);
-        (train.subset(&order), empty)
+        (train.subset(&order), None)
     };
     let normalize = config.normalize.unwrap_or_else(|| train.pixel_stats());
+    let with = |mut d: ImageDataset| {
+        d.normalize = normalize;
+        d
+    };
     Ok(Splits {
-        train,
-        validation,
-        test,
-        normalize,
+        train: with(train),
+        validation: validation.map(with),
+        test: with(test),
     })
 }
 

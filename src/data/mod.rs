@@ -5,4 +5,4 @@ mod dataset;
 pub mod idx;
 
 pub use batch::{Batch, epoch_order, make_batch, normalize_into};
-pub use dataset::{ImageDataset, Splits, load_splits};
+pub use dataset::{IDENTITY, ImageDataset, Splits, load_splits};

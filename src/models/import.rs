@@ -8,9 +8,9 @@
 //! the rules rewrite the file's keys into those. [`plan`] compares the two sets without loading
 //! anything, which is what `distill import --dry-run` prints.
 
-use crate::config::{BadField, Normalize};
 use crate::error::{Error, Result};
 use crate::models::Model;
+use crate::vocab::{BadField, Normalize};
 use burn::module::Module;
 use burn::store::{
     BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,

@@ -17,12 +17,24 @@ pub struct MlpConfig {
     pub dropout: f64,
 }
 
-/// A multi-layer perceptron over flattened images.
+/// A multi-layer perceptron over flattened images, or over rows of features.
 #[derive(Module, Debug)]
 pub struct Mlp {
-    hidden: Vec<Linear>,
-    dropout: Dropout,
-    output: Linear,
+    pub(crate) hidden: Vec<Linear>,
+    pub(crate) dropout: Dropout,
+    pub(crate) output: Linear,
+}
+
+impl crate::classifier::Classifier for Mlp {
+    type Input = Tensor<2>;
+
+    fn logits(&self, rows: Tensor<2>) -> Tensor<2> {
+        self.forward_rows(rows, false).0
+    }
+
+    fn logits_and_features(&self, rows: Tensor<2>) -> (Tensor<2>, Vec<NamedFeature>) {
+        self.forward_rows(rows, true)
+    }
 }
 
 impl MlpConfig {
@@ -61,7 +73,13 @@ impl Mlp {
         images: Tensor<4>,
         collect: bool,
     ) -> (Tensor<2>, Vec<NamedFeature>) {
-        let mut x: Tensor<2> = images.flatten(1, 3);
+        self.forward_rows(images.flatten(1, 3), collect)
+    }
+
+    /// Logits for `[n, features]` rows and, when `collect` is set, each hidden layer's
+    /// activations (`hidden1`, ...).
+    pub fn forward_rows(&self, rows: Tensor<2>, collect: bool) -> (Tensor<2>, Vec<NamedFeature>) {
+        let mut x = rows;
         let mut features = Vec::new();
         for (i, layer) in self.hidden.iter().enumerate() {
             x = relu(layer.forward(x));

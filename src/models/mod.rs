@@ -9,8 +9,9 @@ pub use cnn::{Cnn, CnnConfig};
 pub use import::{ImportConfig, ImportPlan, WeightsFormat};
 pub use mlp::{Mlp, MlpConfig};
 
-use crate::config::BadField;
 use crate::error::{Error, Result};
+use crate::vocab::BadField;
+pub use crate::vocab::{Feature, NamedFeature};
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
@@ -33,24 +34,6 @@ pub enum Model {
     Mlp(Mlp),
     /// A convolutional network.
     Cnn(Cnn),
-}
-
-/// An intermediate activation.
-#[derive(Debug, Clone)]
-pub enum Feature {
-    /// A `[n, c, h, w]` feature map.
-    Map(Tensor<4>),
-    /// A `[n, d]` vector.
-    Vector(Tensor<2>),
-}
-
-/// An intermediate activation with its layer name.
-#[derive(Debug, Clone)]
-pub struct NamedFeature {
-    /// The layer's name, as the config refers to it (`block2`, `hidden1`, ...).
-    pub name: String,
-    /// Its value.
-    pub value: Feature,
 }
 
 impl ModelConfig {
@@ -189,6 +172,18 @@ impl Model {
     /// be present with its shape.
     pub fn load(self, path: &Path) -> Result<Self> {
         load_safetensors(self, path)
+    }
+}
+
+impl crate::classifier::Classifier for Model {
+    type Input = Tensor<4>;
+
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+
+    fn logits_and_features(&self, images: Tensor<4>) -> (Tensor<2>, Vec<NamedFeature>) {
+        self.forward_features(images)
     }
 }
 

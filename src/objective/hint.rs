@@ -8,7 +8,8 @@
 //! Romero, Ballas, Kahou, Chassang, Gatta & Bengio, "FitNets: Hints for Thin Deep Nets",
 //! ICLR 2015 (they regress with `½‖·‖²`; the mean keeps the scale independent of the width).
 
-use crate::models::Feature;
+use crate::vocab::Feature;
+pub use crate::vocab::FeatureShape;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -20,37 +21,6 @@ pub enum Connector {
     Conv(Conv2d),
     /// Linear map between vectors.
     Linear(Linear),
-}
-
-/// The shape of a feature without the batch dimension: `[c, h, w]` or `[d]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeatureShape {
-    /// A feature map.
-    Map([usize; 3]),
-    /// A vector.
-    Vector(usize),
-}
-
-impl FeatureShape {
-    /// The shape of `feature`.
-    pub fn of(feature: &Feature) -> FeatureShape {
-        match feature {
-            Feature::Map(t) => {
-                let [_, c, h, w] = t.dims();
-                FeatureShape::Map([c, h, w])
-            }
-            Feature::Vector(t) => FeatureShape::Vector(t.dims()[1]),
-        }
-    }
-}
-
-impl std::fmt::Display for FeatureShape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FeatureShape::Map([c, h, w]) => write!(f, "{c}x{h}x{w} map"),
-            FeatureShape::Vector(d) => write!(f, "{d}-vector"),
-        }
-    }
 }
 
 impl Connector {

@@ -43,9 +43,8 @@ pub use pkt::pkt_loss;
 pub use rkd::{rkd_angle_loss, rkd_distance_loss};
 pub use sp::sp_loss;
 
-use crate::config::BadField;
 use crate::error::Result;
-use crate::models::{Feature, ModelConfig, NamedFeature};
+use crate::vocab::{BadField, Feature, NamedFeature};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -466,31 +465,19 @@ impl ObjectiveConfig {
                     .any(|t| t.weight() > 0.0 && t.layers().is_some()))
     }
 
-    /// Checks the layers the feature terms name against the two architectures (for
-    /// `[channels, h, w]` inputs and `classes` outputs) and returns, for each hint term in
-    /// order, the (student, teacher) feature shapes its connector bridges.
+    /// Checks the layers the feature terms name against the named features of the two models
+    /// (`student` and `teacher`: each layer's name and shape, as
+    /// [`crate::task::feature_shapes`] gives them) and returns, for each hint term in order,
+    /// the (student, teacher) feature shapes its connector bridges.
     pub fn feature_pairs(
         &self,
-        student: &ModelConfig,
-        teacher: &ModelConfig,
-        input: [usize; 3],
-        classes: usize,
+        s_shapes: &[(String, FeatureShape)],
+        t_shapes: &[(String, FeatureShape)],
         bad: BadField,
     ) -> Result<Vec<(FeatureShape, FeatureShape)>> {
         if !self.terms.iter().any(|t| t.layers().is_some()) {
             return Ok(Vec::new());
         }
-        let shapes = |cfg: &ModelConfig| -> Vec<(String, FeatureShape)> {
-            let device = Device::flex();
-            let model = cfg.init(input, classes, &device);
-            let [c, h, w] = input;
-            let (_, features) = model.forward_features(Tensor::zeros([2, c, h, w], &device));
-            features
-                .iter()
-                .map(|f| (f.name.clone(), FeatureShape::of(&f.value)))
-                .collect()
-        };
-        let (s_shapes, t_shapes) = (shapes(student), shapes(teacher));
         let find = |list: &[(String, FeatureShape)], name: &str, field: &str| {
             list.iter()
                 .find(|(n, _)| n == name)
@@ -510,8 +497,8 @@ impl ObjectiveConfig {
                 continue;
             };
             let field = format!("objective.terms[{i}]");
-            let s = find(&s_shapes, sl, &format!("{field}.student_layer"))?;
-            let t = find(&t_shapes, tl, &format!("{field}.teacher_layer"))?;
+            let s = find(s_shapes, sl, &format!("{field}.student_layer"))?;
+            let t = find(t_shapes, tl, &format!("{field}.teacher_layer"))?;
             let problem = match term {
                 TermConfig::Attention { .. } => match (&s, &t) {
                     (FeatureShape::Map([_, hs, ws]), FeatureShape::Map([_, ht, wt]))

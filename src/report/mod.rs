@@ -1,5 +1,6 @@
-//! The comparison report: every model measured on the same held-out set, written as JSON (for
-//! programs), Markdown and self-contained HTML with charts (for people), and printed.
+//! The comparison report's data and its renderers: JSON (for programs), Markdown and
+//! self-contained HTML with charts (for people). The measuring is a pipeline step
+//! ([`crate::pipeline::compare`]).
 
 pub(crate) mod charts;
 mod html;
@@ -8,16 +9,10 @@ mod markdown;
 pub(crate) use html::{PAGE_CSS, markdown_to_html_body};
 pub use markdown::{discriminator_table, summary_table, to_markdown};
 
-use crate::config::Experiment;
-use crate::data::Splits;
 use crate::error::Result;
-use crate::eval::{QualityMetrics, SpeedMetrics, measure_speed, predict_logits, quality};
+use crate::eval::{QualityMetrics, SpeedMetrics};
 use crate::fsutil;
-use crate::pipeline::{
-    RunOptions, StudentKind, load_history, load_model, soft_labels_dir, student_path, teacher_path,
-};
 use crate::train::EpochRecord;
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -152,7 +147,8 @@ pub struct StoreInfo {
     pub shards: usize,
 }
 
-pub(crate) fn store_info(dir: &std::path::Path, samples: usize) -> Option<StoreInfo> {
+/// The size of the store in `dir` (`None` when there is none).
+pub fn store_info(dir: &std::path::Path, samples: usize) -> Option<StoreInfo> {
     let entries = std::fs::read_dir(dir).ok()?;
     let sizes: Vec<u64> = entries
         .flatten()
@@ -177,13 +173,7 @@ pub fn model_report(
     speed: SpeedMetrics,
     history: Vec<EpochRecord>,
 ) -> ModelReport {
-    let (best_epoch, best) = history.iter().fold((0, 0.0), |b, r| {
-        if r.monitor_accuracy > b.1 {
-            (r.epoch, r.monitor_accuracy)
-        } else {
-            b
-        }
-    });
+    let (best_epoch, best) = crate::train::best_epoch(&history);
     let spe = history.iter().map(|r| r.seconds).sum::<f64>() / history.len().max(1) as f64;
     ModelReport {
         architecture,
@@ -198,148 +188,6 @@ pub fn model_report(
         seconds_per_epoch: spe,
         history,
     }
-}
-
-/// Measures both students (KD, baseline) for every seed with `measure(kind, seed, speed)`,
-/// timing speed only once (the students share an architecture), and adds to `models` the
-/// first seed's report of each and returns their summaries over the seeds.
-pub fn measure_students(
-    seeds: &[u64],
-    models: &mut BTreeMap<String, ModelReport>,
-    mut measure: impl FnMut(StudentKind, u64, Option<&SpeedMetrics>) -> Result<ModelReport>,
-) -> Result<BTreeMap<String, SeedSummary>> {
-    let mut summary = BTreeMap::new();
-    let mut speed: Option<SpeedMetrics> = None;
-    for kind in [StudentKind::Kd, StudentKind::Baseline] {
-        let mut runs = Vec::new();
-        for &seed in seeds {
-            let r = measure(kind, seed, speed.as_ref())?;
-            speed.get_or_insert_with(|| r.speed.clone());
-            runs.push(r);
-        }
-        let stat = |f: &dyn Fn(&ModelReport) -> f64| Stat::of(runs.iter().map(f).collect());
-        summary.insert(
-            kind.name().to_string(),
-            SeedSummary {
-                seeds: seeds.to_vec(),
-                accuracy: stat(&|r| r.quality.accuracy),
-                last_epoch_accuracy: stat(&|r| r.last_epoch_accuracy),
-                best_epoch_accuracy: stat(&|r| r.best_epoch_accuracy),
-                macro_f1: stat(&|r| r.quality.macro_f1),
-                agreement_with_teacher: stat(&|r| r.quality.agreement_with_teacher.unwrap_or(0.0)),
-            },
-        );
-        models.insert(kind.name().to_string(), runs.swap_remove(0));
-    }
-    Ok(summary)
-}
-
-/// Evaluates the teacher and every student found under `opts.out`, writes `report.json`,
-/// `report.md`, `report.html` and the charts there, and prints the table.
-pub fn compare(
-    experiment: &Experiment,
-    splits: &Splits,
-    opts: &RunOptions,
-    timings: Option<Timings>,
-) -> Result<Report> {
-    let device = &opts.device;
-    let test = &splits.test;
-    let names = experiment.class_names();
-    let ev = &experiment.evaluation;
-    let (h, w) = (test.height, test.width);
-    let measure = |role: &str,
-                   path: &std::path::Path,
-                   seed: u64,
-                   teacher_logits: Option<&[f32]>,
-                   speed: Option<&SpeedMetrics>|
-     -> Result<(ModelReport, Vec<f32>)> {
-        let model = load_model(experiment, role, splits, path, device)?;
-        let logits = predict_logits(&model, test, splits.normalize, 512, device);
-        let mut q = quality(
-            &logits,
-            &test.labels,
-            &names,
-            teacher_logits.or(Some(&logits)),
-            ev.ece_bins,
-        );
-        if teacher_logits.is_none() {
-            q.kl_to_teacher = Some(0.0);
-        }
-        let speed = match speed {
-            Some(s) => s.clone(),
-            None => {
-                if opts.progress {
-                    eprintln!("timing {role} ({} batch-1 runs)...", ev.latency_runs);
-                }
-                measure_speed(
-                    &model,
-                    h,
-                    w,
-                    ev.latency_runs,
-                    ev.warmup_runs,
-                    ev.throughput_batch,
-                    device,
-                )
-            }
-        };
-        let file_bytes = std::fs::metadata(path)
-            .map_err(|e| crate::error::Error::io(path, e))?
-            .len();
-        let cfg = if role == "teacher" {
-            &experiment.teacher.model
-        } else {
-            &experiment.student.model
-        };
-        Ok((
-            model_report(
-                cfg.describe(),
-                seed,
-                model.num_params(),
-                file_bytes,
-                q,
-                speed,
-                load_history(path)?,
-            ),
-            logits,
-        ))
-    };
-    let (teacher, teacher_logits) = measure(
-        "teacher",
-        &teacher_path(&opts.out),
-        experiment.seed,
-        None,
-        None,
-    )?;
-    let mut models = BTreeMap::new();
-    models.insert("teacher".to_string(), teacher);
-    let seed_summary = measure_students(
-        &experiment.student_seeds,
-        &mut models,
-        |kind, seed, speed| {
-            let path = student_path(&opts.out, kind, seed);
-            Ok(measure("student", &path, seed, Some(&teacher_logits), speed)?.0)
-        },
-    )?;
-    let report = Report {
-        distill_version: env!("CARGO_PKG_VERSION").to_string(),
-        seed: experiment.seed,
-        student_seeds: experiment.student_seeds.clone(),
-        dataset_fingerprint: splits.train.fingerprint(),
-        eval_fingerprint: test.fingerprint(),
-        preprocessing: splits.preprocessing(),
-        eval_set: format!("test set, {} images", test.len()),
-        class_names: names,
-        models,
-        seed_summary,
-        soft_labels: store_info(&soft_labels_dir(&opts.out), splits.train.len()),
-        timings,
-        objective: experiment.objective.describe(),
-        config: serde_json::to_value(experiment)
-            .map_err(|e| crate::error::Error::Report(e.to_string()))?,
-    };
-    write_report(&report, &opts.out)?;
-    println!("{}", summary_table(&report));
-    Ok(report)
 }
 
 /// Writes `report.json`, `report.md`, `report.html` and the SVG charts into `out`.

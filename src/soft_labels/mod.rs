@@ -12,11 +12,9 @@
 //! refuses a store that belongs to other data, another teacher or other preprocessing, and says
 //! which one differs.
 
-use crate::config::Normalize;
-use crate::data::{ImageDataset, make_batch};
+use crate::classifier::{Classifier, Rows};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::models::Model;
 use crate::progress::Progress;
 use burn::tensor::{Device, Tensor, TensorData};
 use half::f16;
@@ -212,21 +210,22 @@ impl Drop for ShardWriter {
 
 /// Runs `model` (in evaluation mode) over rows `rows` of `data` in batches of `batch_size` and
 /// streams the logits into `writer`, advancing `bar` once per batch.
-#[allow(clippy::too_many_arguments)]
-pub fn record_rows(
-    model: &Model,
-    data: &ImageDataset,
-    norm: Normalize,
+pub fn record_rows<M, R>(
+    model: &M,
+    data: &R,
     rows: Range<usize>,
     batch_size: usize,
     device: &Device,
     writer: &mut ShardWriter,
     bar: &Progress,
-) -> Result<()> {
+) -> Result<()>
+where
+    M: Classifier,
+    R: Rows<Input = M::Input> + ?Sized,
+{
     let indices: Vec<usize> = rows.collect();
     for chunk in indices.chunks(batch_size.max(1)) {
-        let batch = make_batch(data, chunk, norm, None, device);
-        let logits = model.forward(batch.images);
+        let logits = model.logits(data.inputs(chunk, None, device));
         writer.push(&logits.into_data().try_to_vec::<f32>().expect("f32 logits"))?;
         bar.step(|| format!("{} rows", writer.rows()));
     }

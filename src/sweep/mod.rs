@@ -11,16 +11,19 @@ mod report;
 
 pub use report::{PointSummary, SweepReport, write_sweep_report};
 
-use crate::config::{BadField, Experiment};
+use crate::classifier::{EVAL_BATCH, Rows, predict_logits};
 use crate::error::{Error, Result};
-use crate::eval::{predict_logits, quality};
+use crate::eval::quality;
 use crate::fsutil;
 use crate::objective::{Combine, Objective, ObjectiveConfig, TermConfig};
 use crate::pipeline::{
-    RunOptions, StudentInputs, check_extra_teachers, ensure_teacher_and_store, load_model,
-    open_teacher_stores, prepare, soft_labels_dir, teacher_path, train_student_as,
+    RunOptions, StudentInputs, StudentRun, check_extra_teachers, checkpoint_dir,
+    ensure_teacher_and_store, load_model, open_teacher_stores, soft_labels_dir, teacher_path,
+    train_student_as,
 };
+use crate::task::{Settings, Task, feature_pairs};
 use crate::train::EpochRecord;
+use crate::vocab::{BadField, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -226,13 +229,11 @@ pub struct RunResult {
     pub history: Vec<EpochRecord>,
 }
 
-/// A loaded, checked sweep.
+/// A loaded sweep, checked against its experiment's settings.
 #[derive(Debug, Clone)]
 pub struct Sweep {
     /// The sweep file as read (paths resolved).
     pub config: SweepConfig,
-    /// The experiment it names.
-    pub experiment: Experiment,
     /// Every method the grid uses, by name.
     pub methods: BTreeMap<String, MethodConfig>,
     /// The grid points, in run order (methods whose terms ignore T appear at the first
@@ -244,9 +245,9 @@ pub struct Sweep {
     pub origin: PathBuf,
 }
 
-impl Sweep {
-    /// Reads and checks a sweep file and the experiment it names.
-    pub fn load(path: &Path) -> Result<Sweep> {
+impl SweepConfig {
+    /// Reads a sweep file and resolves its paths against its folder.
+    pub fn load(path: &Path) -> Result<SweepConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut config: SweepConfig = toml::from_str(&text).map_err(|e| Error::ConfigParse {
             path: path.to_path_buf(),
@@ -257,12 +258,19 @@ impl Sweep {
         if let Some(t) = &mut config.teacher {
             *t = base.join(&*t);
         }
-        let experiment = Experiment::load(&config.experiment)?;
-        Sweep::new(config, experiment, path)
+        Ok(config)
     }
+}
 
-    /// Checks `config` against `experiment`; `origin` names the sweep file in errors.
-    pub fn new(config: SweepConfig, mut experiment: Experiment, origin: &Path) -> Result<Sweep> {
+impl Sweep {
+    /// Checks `config` against the experiment's `settings` (its default T and α, its extra
+    /// teachers) and its number of classes; `origin` names the sweep file in errors.
+    pub fn new(
+        config: SweepConfig,
+        settings: &Settings,
+        num_classes: usize,
+        origin: &Path,
+    ) -> Result<Sweep> {
         let bad = |field: &str, value: String, reason: &str| Error::ConfigValue {
             path: origin.to_path_buf(),
             field: field.to_string(),
@@ -277,19 +285,16 @@ impl Sweep {
                 "give at least one seed",
             ));
         }
-        if let Some(epochs) = config.student_epochs {
-            if epochs == 0 {
-                return Err(bad("student_epochs", "0".into(), "must be at least 1"));
-            }
-            experiment.student.train.epochs = epochs;
+        if config.student_epochs == Some(0) {
+            return Err(bad("student_epochs", "0".into(), "must be at least 1"));
         }
         let temperatures = if config.temperature.is_empty() {
-            vec![experiment.objective.temperature]
+            vec![settings.objective.temperature]
         } else {
             config.temperature.clone()
         };
         let alphas = if config.alpha.is_empty() {
-            vec![experiment.objective.alpha]
+            vec![settings.objective.alpha]
         } else {
             config.alpha.clone()
         };
@@ -352,8 +357,8 @@ impl Sweep {
             let renamed: BadField =
                 &|f: &str, value: String, reason: &str| bad(&field_of(f), value, reason);
             let objective = objective_for(&method, temperatures[0], alphas[0]);
-            objective.validate(experiment.data.num_classes, renamed)?;
-            let teachers = 1 + experiment.extra_teachers.len();
+            objective.validate(num_classes, renamed)?;
+            let teachers = 1 + settings.extra_teachers.len();
             if method.teacher_weights.len() > teachers {
                 return Err(renamed(
                     "objective.teacher_weights",
@@ -388,7 +393,6 @@ impl Sweep {
         }
         Ok(Sweep {
             config,
-            experiment,
             methods,
             points,
             seeds,
@@ -428,28 +432,26 @@ fn runs_dir(out: &Path) -> PathBuf {
     out.join("runs")
 }
 
-/// Runs the sweep into `opts.out` (with `opts.resume`, finished runs are kept) and writes its
-/// report.
-pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
-    let experiment = &sweep.experiment;
+/// Runs the sweep on `task` into `opts.out` (with `opts.resume`, finished runs are kept) and
+/// writes its report. The student budget is the task's (`student_epochs` overrides it first,
+/// see [`apply_budget`]).
+pub fn run_sweep<T: Task>(task: &T, sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
+    let settings = task.settings();
     fsutil::create_dir_all(&runs_dir(&opts.out))?;
     let resolved =
         toml::to_string_pretty(&sweep.config).map_err(|e| Error::Report(e.to_string()))?;
     fsutil::write_atomic(&opts.out.join("sweep.resolved.toml"), resolved.as_bytes())?;
-    let splits = prepare(experiment)?;
     let most = sweep
         .methods
         .values()
         .map(|m| m.teacher_weights.len())
         .max()
         .unwrap_or(1);
-    check_extra_teachers(experiment, most)?;
+    check_extra_teachers(settings, most)?;
     for (name, method) in &sweep.methods {
-        objective_for(method, 1.0, 0.5).feature_pairs(
-            &experiment.student.model,
-            &experiment.teacher.model,
-            [1, splits.train.height, splits.train.width],
-            splits.train.num_classes,
+        feature_pairs(
+            task,
+            &objective_for(method, 1.0, 0.5),
             &|f: &str, v: String, r: &str| Error::ConfigValue {
                 path: sweep.origin.clone(),
                 field: format!("methods.{name}.{}", f.trim_start_matches("objective.")),
@@ -462,27 +464,22 @@ pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
         Some(dir) => (teacher_path(dir), soft_labels_dir(dir)),
         None => {
             let mut timings = crate::report::Timings::default();
-            ensure_teacher_and_store(experiment, &splits, opts, &mut timings)?;
+            ensure_teacher_and_store(task, opts, &mut timings)?;
             (teacher_path(&opts.out), soft_labels_dir(&opts.out))
         }
     };
-    let teacher_model = load_model(experiment, "teacher", &splits, &teacher, &opts.device)?;
-    let teacher_logits = predict_logits(
-        &teacher_model,
-        &splits.test,
-        splits.normalize,
-        512,
-        &opts.device,
-    );
+    let teacher_model = load_model(task, Role::Teacher, &teacher, &opts.device)?;
+    let teacher_test = &task.splits(Role::Teacher).test;
+    let teacher_logits = predict_logits(&teacher_model, teacher_test, EVAL_BATCH, &opts.device);
     let teacher_accuracy = crate::eval::accuracy_of(
         &teacher_logits,
-        &splits.test.labels,
-        splits.test.num_classes,
+        teacher_test.labels(),
+        teacher_test.num_classes(),
     );
     // One store per teacher: the most any method mixes.
-    let mut for_stores = experiment.clone();
-    for_stores.objective.teacher_weights = vec![1.0; most];
-    let stores = open_teacher_stores(&for_stores, &splits, &teacher, &store)?;
+    let stores = open_teacher_stores(task, &teacher, &store, most)?;
+    let test = &task.splits(Role::Student).test;
+    let epochs = settings.student_train.epochs;
 
     let mut jobs: Vec<(Point, u64)> = Vec::new();
     for &seed in &sweep.seeds {
@@ -506,7 +503,6 @@ pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
                         message: format!("unreadable run result: {e}"),
                     }
                 })?;
-            let epochs = experiment.student.train.epochs;
             if r.history.len() != epochs {
                 return Err(Error::Weights {
                     path: result_path.clone(),
@@ -531,26 +527,24 @@ pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
             (Objective::new(o), &stores[..n])
         };
         let weights = runs_dir(&opts.out).join(format!("{name}.safetensors"));
-        let inputs = StudentInputs {
-            soft_labels: used,
-            teacher: &teacher,
+        let run = StudentRun {
+            name: &name,
+            objective: &objective,
+            inputs: StudentInputs {
+                soft_labels: used,
+                teacher: &teacher,
+            },
+            seed: *seed,
+            weights: &weights,
         };
-        let trained = train_student_as(
-            experiment, &splits, &name, &objective, inputs, *seed, &weights, opts,
-        )?;
-        let logits = predict_logits(
-            &trained.model,
-            &splits.test,
-            splits.normalize,
-            512,
-            &opts.device,
-        );
+        let trained = train_student_as(task, &run, opts)?;
+        let logits = predict_logits(&trained.model, test, EVAL_BATCH, &opts.device);
         let q = quality(
             &logits,
-            &splits.test.labels,
-            &experiment.class_names(),
+            test.labels(),
+            task.class_names(),
             Some(&teacher_logits),
-            experiment.evaluation.ece_bins,
+            settings.evaluation.ece_bins,
         );
         let (best_epoch, best) = trained.best();
         let result = RunResult {
@@ -569,12 +563,25 @@ pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
         };
         let json = serde_json::to_vec_pretty(&result).expect("run result serialises");
         fsutil::write_atomic(&result_path, &json)?;
-        let _ = std::fs::remove_dir_all(opts.out.join("checkpoints").join(&name));
+        let _ = std::fs::remove_dir_all(checkpoint_dir(&opts.out, &name));
         results.push(result);
     }
+    let splits = task.splits(Role::Student);
+    let unit = task.kind().unit();
+    let data = report::SweepData {
+        seed: settings.seed,
+        dataset_fingerprint: task.data_fingerprint(),
+        eval_set: format!("test set, {} {unit}", splits.test.len()),
+        monitor_set: match &splits.validation {
+            Some(v) => format!("validation split, {} {unit}", v.len()),
+            None => format!("test set, {} {unit}", splits.test.len()),
+        },
+        student_epochs: epochs,
+        experiment: task.config_json()?,
+    };
     let report = report::summarise(
         sweep,
-        &splits,
+        data,
         teacher_accuracy,
         &teacher,
         results,
@@ -585,12 +592,19 @@ pub fn run_sweep(sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
     Ok(report)
 }
 
+/// Applies the sweep's training budget (`student_epochs`) to the task's student recipe.
+pub fn apply_budget<T: Task>(task: &mut T, sweep: &Sweep) {
+    if let Some(epochs) = sweep.config.student_epochs {
+        task.settings_mut().student_train.epochs = epochs;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn experiment() -> Experiment {
-        Experiment::parse(
+    fn experiment() -> crate::config::Experiment {
+        crate::config::Experiment::parse(
             r#"
             [data]
             format = "builtin"
@@ -617,7 +631,18 @@ mod tests {
     fn sweep(text: &str) -> Result<Sweep> {
         let config: SweepConfig = toml::from_str(&format!("experiment = \"exp.toml\"\n{text}"))
             .map_err(|e| Error::Report(e.to_string()))?;
-        Sweep::new(config, experiment(), Path::new("sweep.toml"))
+        let e = experiment();
+        let settings = Settings {
+            origin: e.origin.clone(),
+            seed: e.seed,
+            student_seeds: e.student_seeds.clone(),
+            objective: e.objective.clone(),
+            evaluation: e.evaluation.clone(),
+            extra_teachers: e.extra_teachers.clone(),
+            teacher_train: e.teacher.train.clone(),
+            student_train: e.student.train.clone(),
+        };
+        Sweep::new(config, &settings, 10, Path::new("sweep.toml"))
     }
 
     #[test]
@@ -641,9 +666,9 @@ mod tests {
         let list = sweep("seeds = [7, 9]").unwrap();
         assert_eq!(list.seeds, vec![7, 9]);
         assert_eq!(list.points[0].temperature, 4.0);
-        assert_eq!(list.experiment.student.train.epochs, 1);
+        assert_eq!(list.config.student_epochs, None);
         let budget = sweep("student_epochs = 3").unwrap();
-        assert_eq!(budget.experiment.student.train.epochs, 3);
+        assert_eq!(budget.config.student_epochs, Some(3));
     }
 
     #[test]

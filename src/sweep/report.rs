@@ -1,7 +1,6 @@
 //! The sweep report: mean ± std per grid point, the best point, and accuracy against T.
 
 use super::{BASELINE, Point, RunResult, Sweep};
-use crate::data::Splits;
 use crate::error::Result;
 use crate::fsutil;
 use crate::report::{SeedSummary, Stat};
@@ -55,16 +54,35 @@ pub struct SweepReport {
     pub seconds: f64,
     /// The sweep file, paths resolved.
     pub sweep: super::SweepConfig,
-    /// The experiment file.
-    pub experiment: crate::config::Experiment,
+    /// Epochs of every student run.
+    #[serde(default)]
+    pub student_epochs: usize,
+    /// The experiment file, resolved (any kind of data).
+    pub experiment: serde_json::Value,
     /// Every run.
     pub runs: Vec<RunResult>,
+}
+
+/// What the sweep report says of the data and the experiment.
+pub struct SweepData {
+    /// The experiment's seed.
+    pub seed: u64,
+    /// Fingerprint of the training data.
+    pub dataset_fingerprint: String,
+    /// What the accuracies are measured on.
+    pub eval_set: String,
+    /// What the per-epoch numbers are measured on.
+    pub monitor_set: String,
+    /// Epochs of every student run.
+    pub student_epochs: usize,
+    /// The resolved experiment.
+    pub experiment: serde_json::Value,
 }
 
 /// Groups the runs by point.
 pub(super) fn summarise(
     sweep: &Sweep,
-    splits: &Splits,
+    data: SweepData,
     teacher_accuracy: f64,
     teacher: &Path,
     runs: Vec<RunResult>,
@@ -114,22 +132,19 @@ pub(super) fn summarise(
         .map(|p| p.point.clone());
     SweepReport {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),
-        seed: sweep.experiment.seed,
+        seed: data.seed,
         seeds: sweep.seeds.clone(),
-        dataset_fingerprint: splits.train.fingerprint(),
-        eval_set: format!("test set, {} images", splits.test.len()),
-        monitor_set: if splits.validation.is_empty() {
-            format!("test set, {} images", splits.test.len())
-        } else {
-            format!("validation split, {} images", splits.validation.len())
-        },
+        dataset_fingerprint: data.dataset_fingerprint,
+        eval_set: data.eval_set,
+        monitor_set: data.monitor_set,
         teacher: teacher.display().to_string(),
         teacher_accuracy,
         points,
         best,
         seconds,
         sweep: sweep.config.clone(),
-        experiment: sweep.experiment.clone(),
+        student_epochs: data.student_epochs,
+        experiment: data.experiment,
         runs,
     }
 }
@@ -180,7 +195,7 @@ fn to_markdown(r: &SweepReport, has_plot: bool) -> String {
         r.distill_version,
         r.seed,
         r.seeds,
-        r.experiment.student.train.epochs,
+        r.student_epochs,
         r.teacher,
         100.0 * r.teacher_accuracy,
         r.dataset_fingerprint

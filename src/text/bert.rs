@@ -39,8 +39,8 @@
 //! `PyTorchToBurnAdapter` transposes them). `pooler.*`, `embeddings.position_ids` and anything
 //! outside `embeddings.` / `encoder.` (task heads) are ignored.
 
-use crate::config::BadField;
 use crate::error::{Error, Result};
+use crate::vocab::BadField;
 use burn::module::Module;
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,

@@ -3,9 +3,10 @@
 //! as image experiments.
 
 use super::models::TextModelConfig;
-use crate::config::{BadField, EvalConfig, TrainConfig};
+use crate::config::{EvalConfig, TrainConfig};
 use crate::error::{Error, Result};
 use crate::objective::ObjectiveConfig;
+use crate::vocab::BadField;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -17,7 +18,7 @@ pub struct TextExperiment {
     #[serde(skip)]
     pub origin: PathBuf,
     /// Always `"text"` (what tells a text experiment from an image one).
-    pub task: String,
+    pub task: crate::vocab::TaskKind,
     /// Seed of the split, the vocabulary, the teacher run; recorded in every output.
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -180,10 +181,10 @@ impl TextExperiment {
     pub fn validate(&self) -> Result<()> {
         let bad = self.bad();
         let bad: BadField = &bad;
-        if self.task != "text" {
+        if self.task != crate::vocab::TaskKind::Text {
             return Err(bad(
                 "task",
-                format!("{:?}", self.task),
+                format!("{:?}", self.task.name()),
                 "a text experiment has task = \"text\"",
             ));
         }
@@ -328,18 +329,7 @@ impl TextExperiment {
                 "adversarial terms and teacher ensembles are not available for text yet",
             ));
         }
-        let e = &self.evaluation;
-        if e.latency_runs == 0 || e.throughput_batch == 0 || e.ece_bins == 0 {
-            return Err(bad(
-                "evaluation",
-                format!(
-                    "latency_runs {}, throughput_batch {}, ece_bins {}",
-                    e.latency_runs, e.throughput_batch, e.ece_bins
-                ),
-                "each must be at least 1",
-            ));
-        }
-        Ok(())
+        self.evaluation.validate(bad)
     }
 
     /// Checks the objective against the number of classes the data turned out to have.
@@ -379,12 +369,4 @@ impl TextExperiment {
         }
         Ok(())
     }
-}
-
-/// True when the TOML text declares `task = "text"` (checked before choosing the parser).
-pub fn is_text_experiment(text: &str) -> bool {
-    toml::from_str::<toml::Table>(text)
-        .ok()
-        .and_then(|t| t.get("task").and_then(|v| v.as_str().map(|s| s == "text")))
-        .unwrap_or(false)
 }

@@ -1,14 +1,14 @@
-//! Text classification: labelled texts from CSV, TSV or JSONL ([`read_labelled_text`]),
-//! tokenisers ([`TextTokenizer`]), a BERT-style teacher ([`bert`]), small students
-//! ([`models`]), their training ([`train`]) and the record → distil → compare pipeline
-//! ([`pipeline`]) configured by a `task = "text"` experiment ([`config`]).
+//! Text classification's own parts: labelled texts from CSV, TSV or JSONL
+//! ([`read_labelled_text`]), tokenisers ([`TextTokenizer`]), a BERT-style teacher ([`bert`]),
+//! small students ([`models`]), token-id data sets ([`train::TokenSet`]), the model card
+//! ([`card`]) and the `task = "text"` experiment file ([`config`]). The pipeline is the one every
+//! kind of data uses ([`crate::task::text::TextTask`]).
 
 pub mod bert;
+pub mod card;
 pub mod config;
 mod data;
 pub mod models;
-pub mod pipeline;
-pub mod predict;
 pub mod tokenize;
 pub mod train;
 

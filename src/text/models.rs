@@ -4,8 +4,8 @@
 //! logits `[n, classes]`; padding never reaches a pooled vector.
 
 use super::bert::{Bert, BertConfig};
-use crate::config::BadField;
 use crate::error::{Error, Result};
+use crate::vocab::BadField;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, Lstm, LstmConfig,
@@ -499,6 +499,14 @@ impl TextModel {
     /// must be present with its shape.
     pub fn load(self, path: &Path) -> Result<Self> {
         crate::models::load_safetensors(self, path)
+    }
+}
+
+impl crate::classifier::Classifier for TextModel {
+    type Input = super::train::TokenBatch;
+
+    fn logits(&self, input: super::train::TokenBatch) -> Tensor<2> {
+        self.forward(input.ids, input.mask)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Training: one loop for the teacher, the KD student and the no-KD baseline.
+//! Training: one loop for every model of every kind of data (the teacher, the KD student, the
+//! no-KD baseline, a linear probe), generic over [`Classifier`] and [`Rows`].
 //!
 //! The student's soft-label term reads the teacher's logits from the recorded store
 //! ([`SoftLabels`]), so offline KD never runs the teacher. Objectives with feature terms (or
@@ -9,15 +10,17 @@
 
 pub mod checkpoint;
 
+use crate::classifier::{BatchInput, Classifier, EVAL_BATCH, Rows, labels_of, predict_logits};
 use crate::config::{OptimizerConfig, ScheduleConfig, TrainConfig};
-use crate::data::{Splits, epoch_order, make_batch};
+use crate::data::epoch_order;
 use crate::error::{Error, Result};
-use crate::eval::{accuracy_of, predict_logits};
-use crate::models::{Model, ModelConfig, NamedFeature};
+use crate::eval::accuracy_of;
+use crate::fsutil;
 use crate::objective::{Connector, Discriminator, Extras, Objective, discriminator_loss};
 use crate::progress::Progress;
 use crate::soft_labels::SoftLabels;
-use burn::module::Module;
+use crate::vocab::{Feature, FeatureShape, NamedFeature};
+use burn::module::{Module, ModuleDisplay};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
@@ -25,9 +28,8 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
-
 /// One epoch's numbers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -54,54 +56,48 @@ pub struct EpochRecord {
 /// What the optimiser trains: the model and the connectors of the hint terms (dropped after
 /// training).
 #[derive(Module, Debug)]
-pub struct Trainee {
+pub struct Trainee<M: Module + ModuleDisplay> {
     /// The model being trained.
-    pub model: Model,
+    pub model: M,
     /// One connector per hint term of the objective.
     pub connectors: Vec<Connector>,
 }
 
-/// Copies a tensor onto `device` (between the autodiff and the plain device).
-fn onto<const D: usize>(t: Tensor<D>, device: &Device) -> Tensor<D> {
-    Tensor::from_data(t.into_data(), device)
-}
-
 fn features_onto(features: Vec<NamedFeature>, device: &Device) -> Vec<NamedFeature> {
-    use crate::models::Feature;
     features
         .into_iter()
         .map(|f| NamedFeature {
             name: f.name,
             value: match f.value {
-                Feature::Map(t) => Feature::Map(onto(t, device)),
-                Feature::Vector(t) => Feature::Vector(onto(t, device)),
+                Feature::Map(t) => Feature::Map(t.onto(device)),
+                Feature::Vector(t) => Feature::Vector(t.onto(device)),
             },
         })
         .collect()
 }
 
 /// What to train and how.
-pub struct TrainJob<'a> {
-    /// Name shown in progress and errors (`teacher`, `student_kd`, ...).
+pub struct TrainJob<'a, R> {
+    /// Name shown in progress and errors (`teacher`, `student_kd-seed1`, ...).
     pub name: &'a str,
-    /// Architecture.
-    pub model: &'a ModelConfig,
+    /// The architecture, described exactly (part of the run key: a checkpoint of another
+    /// architecture is refused).
+    pub model_key: String,
     /// Recipe.
     pub recipe: &'a TrainConfig,
-    /// Data.
-    pub splits: &'a Splits,
+    /// The rows trained on.
+    pub train: &'a R,
+    /// The rows evaluated after each epoch (validation split, else the test set).
+    pub monitor: &'a R,
     /// Loss.
     pub objective: &'a Objective,
     /// Recorded teacher logits, one store per teacher the objective combines; required when
     /// the objective reads the store.
     pub soft_labels: &'a [&'a SoftLabels],
-    /// The teacher in evaluation mode, required when the objective runs it online.
-    pub teacher: Option<&'a Model>,
-    /// The teacher's architecture (for the layer checks of feature terms).
-    pub teacher_config: Option<&'a ModelConfig>,
     /// Seed of initialisation, batch order, augmentation and dropout.
     pub seed: u64,
-    /// Augment the training images (teacher training; never with recorded soft labels).
+    /// Augment the training inputs (teacher training, online KD; never with recorded soft
+    /// labels, which belong to unaugmented inputs).
     pub augment: bool,
     /// Where checkpoints go.
     pub checkpoint_dir: &'a Path,
@@ -113,16 +109,25 @@ pub struct TrainJob<'a> {
     pub stop_after_epochs: Option<usize>,
 }
 
+/// The teacher of an online objective (feature terms, `online = true`): run on every batch.
+pub struct OnlineTeacher<'a, M> {
+    /// The teacher in evaluation mode, on the plain device.
+    pub model: &'a M,
+    /// For each hint term, the (student, teacher) feature shapes its connector bridges
+    /// ([`crate::objective::ObjectiveConfig::feature_pairs`]).
+    pub pairs: Vec<(FeatureShape, FeatureShape)>,
+}
+
 /// A trained model and its history.
 #[derive(Debug)]
-pub struct Trained {
+pub struct Trained<M> {
     /// The model after the last epoch, in evaluation mode.
-    pub model: Model,
+    pub model: M,
     /// Per-epoch records.
     pub history: Vec<EpochRecord>,
 }
 
-impl Trained {
+impl<M> Trained<M> {
     /// Monitor accuracy after the last epoch.
     pub fn last_accuracy(&self) -> f64 {
         self.history.last().map_or(0.0, |r| r.monitor_accuracy)
@@ -130,19 +135,48 @@ impl Trained {
 
     /// Best monitor accuracy over the epochs and the epoch that reached it.
     pub fn best(&self) -> (usize, f64) {
-        self.history.iter().fold((0, f64::MIN), |b, r| {
-            if r.monitor_accuracy > b.1 {
-                (r.epoch, r.monitor_accuracy)
-            } else {
-                b
-            }
-        })
+        best_epoch(&self.history)
     }
 
     /// Mean training seconds per epoch.
     pub fn seconds_per_epoch(&self) -> f64 {
         self.history.iter().map(|r| r.seconds).sum::<f64>() / self.history.len().max(1) as f64
     }
+}
+
+/// The epoch with the best monitor accuracy (the first of equals) and that accuracy; `(0, 0)`
+/// for an empty history.
+pub fn best_epoch(history: &[EpochRecord]) -> (usize, f64) {
+    history.iter().fold((0, 0.0), |b, r| {
+        if r.monitor_accuracy > b.1 {
+            (r.epoch, r.monitor_accuracy)
+        } else {
+            b
+        }
+    })
+}
+
+/// The training history saved next to a weights file.
+pub fn history_path(weights: &Path) -> PathBuf {
+    weights.with_extension("history.json")
+}
+
+/// Writes a model's training history next to its weights (atomically).
+pub fn save_history(weights: &Path, history: &[EpochRecord]) -> Result<()> {
+    let json = serde_json::to_vec_pretty(history).expect("history serialises");
+    fsutil::write_atomic(&history_path(weights), &json)
+}
+
+/// Reads the training history saved next to `weights` (empty when there is none).
+pub fn load_history(weights: &Path) -> Result<Vec<EpochRecord>> {
+    let path = history_path(weights);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| Error::Weights {
+        path,
+        message: format!("unreadable history: {e}"),
+    })
 }
 
 /// Builds the optimiser a recipe names.
@@ -179,9 +213,9 @@ pub fn learning_rate(recipe: &TrainConfig, step: usize, total: usize, epoch: usi
 }
 
 /// What one optimisation step leaves.
-pub struct StepOutcome {
+pub struct StepOutcome<M: Module + ModuleDisplay> {
     /// The updated model (unchanged when the loss was not finite).
-    pub trainee: Trainee,
+    pub trainee: Trainee<M>,
     /// The batch's loss.
     pub loss: f32,
     /// Training samples of the batch classified correctly.
@@ -190,14 +224,14 @@ pub struct StepOutcome {
 
 /// The end of every training step: reads the loss and the batch's hits, back-propagates and
 /// applies the optimiser. A non-finite loss skips the update (the caller refuses it).
-pub fn finish_step(
-    trainee: Trainee,
+pub fn finish_step<M: Module + ModuleDisplay>(
+    trainee: Trainee<M>,
     optimizer: &mut ModuleOptimizer,
     lr: f64,
     loss: Tensor<1>,
     logits: Tensor<2>,
     labels: Tensor<1, Int>,
-) -> StepOutcome {
+) -> StepOutcome<M> {
     let value = loss_value(&loss);
     if !value.is_finite() {
         return StepOutcome {
@@ -242,45 +276,33 @@ pub(crate) fn loss_value(loss: &Tensor<1>) -> f32 {
 /// One training step of a logit-only objective (no feature or adversarial terms), on a batch
 /// already on the autodiff device: forward, loss, backward, update. The training loop runs the
 /// same code; `distill bench` times it.
-pub fn logit_step(
-    trainee: Trainee,
+pub fn logit_step<M: Classifier>(
+    trainee: Trainee<M>,
     optimizer: &mut ModuleOptimizer,
     lr: f64,
     objective: &Objective,
-    images: Tensor<4>,
+    inputs: M::Input,
     labels: Tensor<1, Int>,
     teacher_logits: Option<Tensor<2>>,
-) -> StepOutcome {
-    let logits = trainee.model.forward(images);
+) -> StepOutcome<M> {
+    let logits = trainee.model.logits(inputs);
     let loss = objective.loss(logits.clone(), labels.clone(), teacher_logits);
     finish_step(trainee, optimizer, lr, loss, logits, labels)
 }
 
 /// A hash of everything that defines a run, so that a checkpoint of another run is refused.
-fn run_key(job: &TrainJob) -> String {
+fn run_key<R: Rows>(job: &TrainJob<R>) -> String {
     let text = format!(
-        "{}|{:?}|{:?}|{:?}|{}|{}|{}",
+        "{}|{}|{:?}|{:?}|{}|{}|{}",
         job.name,
-        job.model,
+        job.model_key,
         job.recipe,
         job.objective.config(),
         job.seed,
         job.augment,
-        job.splits.train.fingerprint()
+        job.train.fingerprint()
     );
     crate::fsutil::sha256_hex(text.as_bytes())
-}
-
-/// The teacher's architecture, for the layer checks of online objectives.
-fn teacher_model_config(job: &TrainJob) -> Result<ModelConfig> {
-    job.teacher_config.cloned().ok_or_else(|| Error::Argument {
-        arg: "teacher".into(),
-        value: "none".into(),
-        reason: format!(
-            "training {} with feature terms needs the teacher's architecture",
-            job.name
-        ),
-    })
 }
 
 /// burn's random generator (initialisation, dropout) is process-wide: trainings in one process
@@ -294,11 +316,20 @@ pub(crate) fn rng_turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Trains a model from scratch (or from its last checkpoint with `resume`).
-pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
-    let _turn = RNG_TURN
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+/// Trains the model `init` builds on the autodiff device (after seeding), from scratch or from
+/// its last checkpoint with `resume`. Parameters `init` marks as not requiring gradients stay
+/// frozen. `teacher` is required when the objective runs the teacher online.
+pub fn train<M, R>(
+    job: &TrainJob<R>,
+    init: &dyn Fn(&Device) -> Result<M>,
+    teacher: Option<&OnlineTeacher<M>>,
+    device: &Device,
+) -> Result<Trained<M>>
+where
+    M: Classifier,
+    R: Rows<Input = M::Input>,
+{
+    let _turn = rng_turn();
     let online = job.objective.needs_online_teacher();
     let stores: &[&SoftLabels] = if job.objective.needs_store() {
         job.soft_labels
@@ -306,7 +337,7 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
         &[]
     };
     let teacher = if online {
-        Some(job.teacher.ok_or_else(|| Error::Argument {
+        Some(teacher.ok_or_else(|| Error::Argument {
             arg: "teacher".into(),
             value: "none".into(),
             reason: format!(
@@ -328,46 +359,35 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             ),
         });
     }
-    let train = &job.splits.train;
+    let train = job.train;
     for s in stores {
-        if s.num_samples != train.len() || s.num_classes != train.num_classes {
+        if s.num_samples != train.len() || s.num_classes != train.num_classes() {
             return Err(Error::Argument {
                 arg: "soft labels".into(),
                 value: format!("{} samples x {} classes", s.num_samples, s.num_classes),
                 reason: format!(
                     "the training set has {} samples x {} classes",
                     train.len(),
-                    train.num_classes
+                    train.num_classes()
                 ),
             });
         }
     }
     let ad = device.clone().autodiff();
     device.seed(job.seed);
-    let input = [1, train.height, train.width];
-    let model = job.model.init(input, train.num_classes, &ad);
-    let pairs = match teacher {
-        Some(_) => job.objective.config().feature_pairs(
-            job.model,
-            &teacher_model_config(job)?,
-            input,
-            train.num_classes,
-            &|field: &str, value: String, reason: &str| Error::Argument {
-                arg: field.to_string(),
-                value,
-                reason: reason.to_string(),
-            },
-        )?,
-        None => Vec::new(),
-    };
-    let connectors = pairs
-        .iter()
-        .map(|(s, t)| Connector::new(s, t, &ad))
-        .collect();
+    let model = init(&ad)?;
+    let connectors = teacher
+        .map(|t| {
+            t.pairs
+                .iter()
+                .map(|(s, t)| Connector::new(s, t, &ad))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut trainee = Trainee { model, connectors };
     let mut optimizer = build_optimizer(job.recipe);
     let mut adversary = job.objective.adversarial().map(|(hidden, lr, steps)| {
-        let d = Discriminator::new(train.num_classes, hidden, &ad);
+        let d = Discriminator::new(train.num_classes(), hidden, &ad);
         ((d, AdamConfig::new().init()), lr, steps)
     });
     let key = run_key(job);
@@ -395,11 +415,11 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
     let epochs = job.recipe.epochs;
     let steps_per_epoch = train.len().div_ceil(bs);
     let total_steps = steps_per_epoch * epochs;
-    let norm = job.splits.normalize;
     let first_epoch = history.len();
     let last_epoch = job
         .stop_after_epochs
         .map_or(epochs, |n| epochs.min(first_epoch + n));
+    let augments = job.augment && (job.recipe.augment.crop_padding > 0 || job.recipe.augment.hflip);
     for epoch in first_epoch..last_epoch {
         device.seed(job.seed.wrapping_add(1000 * (epoch as u64 + 1)));
         let order = epoch_order(train.len(), job.seed, epoch);
@@ -419,14 +439,13 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             }
             let global = epoch * steps_per_epoch + step;
             lr = learning_rate(job.recipe, global, total_steps, epoch);
-            let augment = (job.augment
-                && (job.recipe.augment.crop_padding > 0 || job.recipe.augment.hflip))
-                .then_some((&job.recipe.augment, &mut aug_rng));
-            let batch = make_batch(train, chunk, norm, augment, &ad);
+            let augment = augments.then_some((&job.recipe.augment, &mut aug_rng));
+            let inputs = train.inputs(chunk, augment, &ad);
+            let labels = labels_of(train, chunk, &ad);
             let (teacher_logits, teacher_features) = match teacher {
                 Some(t) => {
-                    let (z, f) = t.forward_features(onto(batch.images.clone(), device));
-                    (Some(onto(z, &ad)), features_onto(f, &ad))
+                    let (z, f) = t.model.logits_and_features(inputs.clone().onto(device));
+                    (Some(z.onto(&ad)), features_onto(f, &ad))
                 }
                 None => {
                     let z = (!stores.is_empty()).then(|| {
@@ -437,9 +456,9 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
                 }
             };
             let (logits, student_features) = if online {
-                trainee.model.forward_features(batch.images)
+                trainee.model.logits_and_features(inputs)
             } else {
-                (trainee.model.forward(batch.images), Vec::new())
+                (trainee.model.logits(inputs), Vec::new())
             };
             if let (Some(((d, d_opt), d_lr, steps)), Some(zt)) =
                 (adversary.as_mut(), teacher_logits.as_ref())
@@ -463,13 +482,10 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
                 connectors: &trainee.connectors,
                 discriminator: adversary.as_ref().map(|((d, _), _, _)| d),
             };
-            let loss = job.objective.loss_with(
-                logits.clone(),
-                batch.labels.clone(),
-                teacher_logits,
-                &extras,
-            );
-            let outcome = finish_step(trainee, &mut optimizer, lr, loss, logits, batch.labels);
+            let loss =
+                job.objective
+                    .loss_with(logits.clone(), labels.clone(), teacher_logits, &extras);
+            let outcome = finish_step(trainee, &mut optimizer, lr, loss, logits, labels);
             trainee = outcome.trainee;
             let value = outcome.loss;
             if !value.is_finite() {
@@ -487,7 +503,7 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             bar.step(|| {
                 let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 format!(
-                    "loss {:.4} acc {:.2}% {:.0} img/s",
+                    "loss {:.4} acc {:.2}% {:.0} samples/s",
                     loss_sum / seen as f64,
                     100.0 * correct as f64 / seen as f64,
                     rate
@@ -496,9 +512,9 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
         }
         let seconds = start.elapsed().as_secs_f64();
         let eval_model = trainee.model.valid();
-        let monitor = job.splits.monitor();
-        let logits = predict_logits(&eval_model, monitor, norm, 512, device);
-        let monitor_accuracy = accuracy_of(&logits, &monitor.labels, monitor.num_classes);
+        let logits = predict_logits(&eval_model, job.monitor, EVAL_BATCH, device);
+        let monitor_accuracy =
+            accuracy_of(&logits, job.monitor.labels(), job.monitor.num_classes());
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -514,7 +530,7 @@ pub fn train(job: &TrainJob, device: &Device) -> Result<Trained> {
             .map(|a| format!(", discriminator acc {:.1}%", 100.0 * a))
             .unwrap_or_default();
         bar.finish(&format!(
-            "{} epoch {}/{}: loss {:.4}, train acc {:.2}%, monitor acc {:.2}%, {:.1}s ({:.0} img/s){}",
+            "{} epoch {}/{}: loss {:.4}, train acc {:.2}%, monitor acc {:.2}%, {:.1}s ({:.0} samples/s){}",
             job.name,
             epoch + 1,
             epochs,

@@ -1,0 +1,302 @@
+//! The seam for the kind of data. A [`Task`] holds an experiment's data-specific parts and
+//! nothing else: its splits (loaded, with a fingerprint), how a model of either role is built
+//! and described, the preprocessing, the inputs that time inference, and the model card.
+//! Everything else (the training loop, recording, the store, evaluation, speed, the
+//! comparison, sweeps) is written once in [`crate::pipeline`] and generic over it.
+//!
+//! Three kinds implement it: [`image::ImageTask`], [`text::TextTask`] and
+//! [`tabular::TabularTask`]. [`AnyTask`] is the one place that matches on the kind.
+
+pub mod image;
+pub mod tabular;
+pub mod text;
+
+use crate::classifier::{Classifier, Rows, feature_shapes};
+use crate::config::{EvalConfig, TrainConfig};
+use crate::data::Splits;
+use crate::error::{Error, Result};
+use crate::eval::SpeedInputs;
+use crate::objective::ObjectiveConfig;
+use crate::train::{Trained, save_history};
+use crate::vocab::{BadField, FeatureShape, Role, TaskKind};
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+
+/// Options shared by the steps of a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output folder.
+    pub out: PathBuf,
+    /// Continue from checkpoints and reuse finished steps.
+    pub resume: bool,
+    /// Show progress.
+    pub progress: bool,
+    /// Compute device.
+    pub device: Device,
+    /// Train at most this many epochs per model in this invocation (resume later).
+    pub stop_after_epochs: Option<usize>,
+}
+
+impl RunOptions {
+    /// Options for `out` on the default device: no resume, no progress.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            out: out.into(),
+            resume: false,
+            progress: false,
+            device: crate::default_device(),
+            stop_after_epochs: None,
+        }
+    }
+}
+
+/// The settings every kind of experiment has, whatever its data: seeds, objective, recipes,
+/// evaluation. A sweep overrides some of them (the student's epochs).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The experiment file (for error messages).
+    pub origin: PathBuf,
+    /// Seed of the teacher run, the split and the recording.
+    pub seed: u64,
+    /// Seeds of the student runs.
+    pub student_seeds: Vec<u64>,
+    /// The distillation objective of `student_kd`.
+    pub objective: ObjectiveConfig,
+    /// How models are measured.
+    pub evaluation: EvalConfig,
+    /// Output folders of other teachers whose stores an ensemble objective mixes in.
+    pub extra_teachers: Vec<PathBuf>,
+    /// The teacher's recipe (`None` when it is imported).
+    pub teacher_train: Option<TrainConfig>,
+    /// The students' recipe.
+    pub student_train: TrainConfig,
+}
+
+impl Settings {
+    /// An error about `field` of the experiment file.
+    pub fn bad_value(&self, field: &str, value: String, reason: &str) -> Error {
+        Error::ConfigValue {
+            path: self.origin.clone(),
+            field: field.to_string(),
+            value,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// One kind of data, loaded for one experiment.
+pub trait Task {
+    /// A split of its data, as the training loop sees it.
+    type Rows: Rows;
+    /// Its models.
+    type Model: Classifier<Input = <Self::Rows as Rows>::Input>;
+
+    /// Which kind it is.
+    fn kind(&self) -> TaskKind;
+
+    /// The settings shared by every kind.
+    fn settings(&self) -> &Settings;
+
+    /// The settings, to override (sweeps).
+    fn settings_mut(&mut self) -> &mut Settings;
+
+    /// The splits as a model of `role` sees them (text: each role has its own tokenizer).
+    fn splits(&self, role: Role) -> &Splits<Self::Rows>;
+
+    /// Class names, label `i` is `class_names()[i]`.
+    fn class_names(&self) -> &[String];
+
+    /// A freshly initialised model of `role` on `device` (a pre-trained encoder comes with its
+    /// weights).
+    fn build(&self, role: Role, device: &Device) -> Result<Self::Model>;
+
+    /// A short description of the architecture of `role`, e.g. `mlp [64]`.
+    fn architecture(&self, role: Role) -> String;
+
+    /// The exact architecture of `role` (part of the checkpoints' run keys).
+    fn model_key(&self, role: Role) -> String;
+
+    /// The fingerprint of the training data a soft-label store is tied to.
+    fn data_fingerprint(&self) -> String;
+
+    /// The fingerprint of the test data the report is measured on.
+    fn eval_fingerprint(&self) -> String;
+
+    /// The teacher's input preprocessing, as recorded in a store's provenance and the report.
+    fn preprocessing(&self) -> String;
+
+    /// Writes the card of a model of `role` beside `weights`, so that it can be used on its
+    /// own (`distill predict`, `distill export`).
+    fn save_card(&self, role: Role, weights: &Path) -> Result<()>;
+
+    /// The inputs that time a model of `role`: one sample, and batches of about `batch`.
+    fn speed_inputs(
+        &self,
+        role: Role,
+        batch: usize,
+        device: &Device,
+    ) -> SpeedInputs<<Self::Rows as Rows>::Input>;
+
+    /// Rows per forward pass while recording soft labels.
+    fn record_batch(&self) -> usize {
+        512
+    }
+
+    /// The resolved experiment as JSON (report) and TOML (`experiment.resolved.toml`).
+    fn config_json(&self) -> Result<serde_json::Value>;
+
+    /// The resolved experiment as TOML.
+    fn resolved_toml(&self) -> Result<String>;
+
+    /// Trains the teacher its own way when the kind of data has one (a pre-trained text
+    /// encoder: a linear probe on frozen embeddings, then fine-tuning), saving it with its card
+    /// and history. `None`: the pipeline trains it with the one loop. `Some(logits)`: done, and
+    /// the teacher's logits on the training rows when they were computed on the way.
+    fn train_teacher_own_way(&self, _opts: &RunOptions) -> Result<Option<Option<Vec<f32>>>> {
+        Ok(None)
+    }
+
+    /// Imports the teacher (`[teacher.import]`) when the experiment declares one; `false` when
+    /// it trains its teacher.
+    fn import_teacher(&self, _opts: &RunOptions) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// A line describing the data, printed before a run.
+    fn describe_data(&self) -> String {
+        let s = self.splits(Role::Student);
+        format!(
+            "{} data: {} train, {} validation, {} test {}, {} classes",
+            self.kind().name(),
+            s.train.len(),
+            s.validation.as_ref().map_or(0, |v| v.len()),
+            s.test.len(),
+            self.kind().unit(),
+            self.class_names().len()
+        )
+    }
+}
+
+/// Saves a trained model of `role` to `weights` with its history and card.
+pub fn save_trained<T: Task + ?Sized>(
+    task: &T,
+    role: Role,
+    trained: &Trained<T::Model>,
+    weights: &Path,
+) -> Result<()> {
+    trained.model.save(weights)?;
+    save_history(weights, &trained.history)?;
+    task.save_card(role, weights)
+}
+
+/// Checks the layers the objective's feature terms name against the two models of `task`
+/// (built on the CPU and run on two training rows) and returns, for each hint term, the
+/// (student, teacher) feature shapes its connector bridges. Nothing is built when the
+/// objective has no feature term.
+pub fn feature_pairs<T: Task + ?Sized>(
+    task: &T,
+    objective: &ObjectiveConfig,
+    bad: BadField,
+) -> Result<Vec<(FeatureShape, FeatureShape)>> {
+    if !objective.terms.iter().any(|t| t.layers().is_some()) {
+        return Ok(Vec::new());
+    }
+    let device = Device::flex();
+    let shapes = |role: Role| -> Result<Vec<(String, FeatureShape)>> {
+        let model = task.build(role, &device)?;
+        let train = &task.splits(role).train;
+        let rows = [0, 1.min(train.len().saturating_sub(1))];
+        Ok(feature_shapes(&model, train.inputs(&rows, None, &device)))
+    };
+    objective.feature_pairs(&shapes(Role::Student)?, &shapes(Role::Teacher)?, bad)
+}
+
+/// A loaded task of any kind: the one place that matches on the kind of data
+/// ([`with_task!`](crate::with_task) runs generic code on whichever it is).
+#[allow(clippy::large_enum_variant)] // one task per process
+pub enum AnyTask {
+    /// Images.
+    Image(image::ImageTask),
+    /// Texts.
+    Text(text::TextTask),
+    /// Feature rows.
+    Tabular(tabular::TabularTask),
+}
+
+impl AnyTask {
+    /// Reads the experiment file at `path`, and loads its data. A text task keeps its
+    /// tokenizers in `out`: built anew when `fresh`, else read from there when present.
+    pub fn load(path: &Path, out: &Path, fresh: bool) -> Result<AnyTask> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Ok(match task_kind_of(&text, path)? {
+            TaskKind::Image => AnyTask::Image(image::ImageTask::new(
+                crate::config::Experiment::load(path)?,
+            )?),
+            TaskKind::Text => AnyTask::Text(text::TextTask::new(
+                crate::text::config::TextExperiment::load(path)?,
+                out,
+                fresh,
+            )?),
+            TaskKind::Tabular => AnyTask::Tabular(tabular::TabularTask::new(
+                crate::tabular::TabularExperiment::load(path)?,
+            )?),
+        })
+    }
+
+    /// The same from experiment text already in memory (built-in demos); `origin` names it.
+    pub fn parse(text: &str, origin: &Path, out: &Path, fresh: bool) -> Result<AnyTask> {
+        Ok(match task_kind_of(text, origin)? {
+            TaskKind::Image => AnyTask::Image(image::ImageTask::new(
+                crate::config::Experiment::parse(text, origin)?,
+            )?),
+            TaskKind::Text => AnyTask::Text(text::TextTask::new(
+                crate::text::config::TextExperiment::parse(text, origin)?,
+                out,
+                fresh,
+            )?),
+            TaskKind::Tabular => AnyTask::Tabular(tabular::TabularTask::new(
+                crate::tabular::TabularExperiment::parse(text, origin)?,
+            )?),
+        })
+    }
+
+    /// Which kind it is.
+    pub fn kind(&self) -> TaskKind {
+        crate::with_task!(self, t => t.kind())
+    }
+}
+
+/// Reads the `task` key of an experiment file's text (`image` when absent).
+pub fn task_kind_of(text: &str, origin: &Path) -> Result<TaskKind> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| Error::ConfigParse {
+        path: origin.to_path_buf(),
+        message: e.to_string().trim_end().replace('\n', " "),
+    })?;
+    match table.get("task") {
+        None => Ok(TaskKind::Image),
+        Some(v) => match v.as_str() {
+            Some("image") => Ok(TaskKind::Image),
+            Some("text") => Ok(TaskKind::Text),
+            Some("tabular") => Ok(TaskKind::Tabular),
+            _ => Err(Error::ConfigValue {
+                path: origin.to_path_buf(),
+                field: "task".into(),
+                value: v.to_string(),
+                reason: "expected \"image\", \"text\" or \"tabular\"".into(),
+            }),
+        },
+    }
+}
+
+/// Runs `$body` with `$t` bound to the concrete task inside an [`AnyTask`] (by reference when
+/// given a reference): generic pipeline code, written once, instantiated for each kind.
+#[macro_export]
+macro_rules! with_task {
+    ($any:expr, $t:ident => $body:expr) => {
+        match $any {
+            $crate::task::AnyTask::Image($t) => $body,
+            $crate::task::AnyTask::Text($t) => $body,
+            $crate::task::AnyTask::Tabular($t) => $body,
+        }
+    };
+}

@@ -1,0 +1,47 @@
+//! The card of a text model (`NAME.model.json` beside the weights: architecture, tokenizer
+//! file, maximum length, class names). [`crate::predict::TextPredictor`] loads it.
+
+use super::models::TextModelConfig;
+use crate::card::ModelCard;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What a text model's weights file needs to be used on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextModelCard {
+    /// Always `"text"`.
+    pub task: String,
+    /// The architecture.
+    pub architecture: TextModelConfig,
+    /// The tokenizer file, relative to the weights' folder.
+    pub tokenizer: PathBuf,
+    /// Tokens per text (longer texts are cut).
+    pub max_len: usize,
+    /// Entries of the tokenizer's vocabulary (checked on load).
+    pub vocab_size: usize,
+    /// Class names, one per output.
+    pub class_names: Vec<String>,
+    /// The distill version that wrote it.
+    pub distill_version: String,
+}
+
+impl TextModelCard {
+    /// Writes the card beside `weights` (atomically).
+    pub fn save_for(&self, weights: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("card serialises");
+        fsutil::write_atomic(&ModelCard::path_for(weights), &json)
+    }
+
+    /// Reads the card beside `weights`.
+    pub fn load_for(weights: &Path) -> Result<Self> {
+        let path = ModelCard::path_for(weights);
+        let bytes = fsutil::read(&path)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Weights {
+            path,
+            message: format!("unreadable text model card: {e}"),
+        })
+    }
+}
