@@ -6,32 +6,35 @@
 use crate::error::{Error, Result};
 use crate::models::ModelConfig;
 use crate::objective::ObjectiveConfig;
+use crate::vocab::TaskKind;
 pub use crate::vocab::{AugmentConfig, BadField, Normalize};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A whole experiment, as read from a TOML file.
+/// An experiment file of any kind of data: the data section `D`, the teacher section `T` and
+/// the student section `S` are the kind's own; seeds, extra teachers, the objective and the
+/// evaluation settings are shared (and checked once, [`ExperimentOf::validate_common`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Experiment {
+pub struct ExperimentOf<D, T, S> {
     /// The file it was read from (for error messages; not part of the file).
     #[serde(skip)]
     pub origin: PathBuf,
-    /// The kind of data: `"image"` (the default) for this file's kind of experiment.
+    /// The kind of data: `"image"` (the default), `"text"` or `"tabular"`.
     #[serde(default)]
-    pub task: crate::vocab::TaskKind,
+    pub task: TaskKind,
     /// Seed of the teacher run, the split and the recording; recorded in every output.
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// Seeds of the student runs (KD and baseline each run once per seed).
     #[serde(default = "default_student_seeds")]
     pub student_seeds: Vec<u64>,
-    /// Where the images come from.
-    pub data: DataConfig,
-    /// The large model: trained here (`[teacher.train]`) or imported (`[teacher.import]`).
-    pub teacher: TeacherSection,
+    /// Where the data come from.
+    pub data: D,
+    /// The large model.
+    pub teacher: T,
     /// The small model.
-    pub student: ModelSection,
+    pub student: S,
     /// Output folders of other teachers (each holding `teacher.safetensors` and its recorded
     /// `soft_labels/`), relative to the experiment file; `objective.teacher_weights` mixes them
     /// in after this experiment's own teacher.
@@ -45,11 +48,82 @@ pub struct Experiment {
     pub evaluation: EvalConfig,
 }
 
+/// An image experiment: IDX files or the built-in subset, an MLP or CNN teacher (trained here
+/// or imported), an MLP or CNN student.
+pub type Experiment = ExperimentOf<DataConfig, TeacherSection, ModelSection>;
+
 fn default_seed() -> u64 {
     42
 }
 fn default_student_seeds() -> Vec<u64> {
     vec![1]
+}
+
+/// Parses experiment text (any kind), naming `origin` in a parse error, and sets its origin.
+pub(crate) fn parse_experiment<D, T, S>(text: &str, origin: &Path) -> Result<ExperimentOf<D, T, S>>
+where
+    ExperimentOf<D, T, S>: serde::de::DeserializeOwned,
+{
+    let mut experiment: ExperimentOf<D, T, S> =
+        toml::from_str(text).map_err(|e| Error::ConfigParse {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+    experiment.origin = origin.to_path_buf();
+    Ok(experiment)
+}
+
+/// Reads an experiment file's text.
+pub(crate) fn read_experiment(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+impl<D, T, S> ExperimentOf<D, T, S> {
+    /// An error about `field` of this experiment's file.
+    pub fn bad_value(&self, field: &str, value: String, reason: &str) -> Error {
+        Error::ConfigValue {
+            path: self.origin.clone(),
+            field: field.to_string(),
+            value,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The checks every kind shares: the `task` key, the seeds, one objective weight per
+    /// teacher, the evaluation counts.
+    pub fn validate_common(&self, kind: TaskKind, bad: BadField) -> Result<()> {
+        if self.task != kind {
+            return Err(bad(
+                "task",
+                format!("{:?}", self.task.name()),
+                &format!("this is read as a {} experiment", kind.name()),
+            ));
+        }
+        if self.student_seeds.is_empty() {
+            return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
+        }
+        let teachers = 1 + self.extra_teachers.len();
+        if self.objective.teacher_weights.len() > teachers {
+            return Err(bad(
+                "objective.teacher_weights",
+                format!("{:?}", self.objective.teacher_weights),
+                &format!(
+                    "one weight per teacher, but there are {teachers} (the teacher and {} extra_teachers)",
+                    self.extra_teachers.len()
+                ),
+            ));
+        }
+        self.evaluation.validate(bad)
+    }
+
+    /// Resolves `extra_teachers` against `base` (the experiment file's folder).
+    pub(crate) fn resolve_extra_teachers(&mut self, base: &Path) {
+        for dir in &mut self.extra_teachers {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
+    }
 }
 
 /// Where the data come from.
@@ -293,9 +367,7 @@ impl Experiment {
     /// Reads, parses and validates an experiment file. Relative data paths are resolved against
     /// the file's folder.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut experiment = Self::parse(&text, path)?;
-        experiment.origin = path.to_path_buf();
+        let mut experiment = Self::parse(&read_experiment(path)?, path)?;
         let base = path.parent().unwrap_or(Path::new(""));
         experiment.data.resolve_paths(base);
         if let Some(import) = &mut experiment.teacher.import
@@ -303,58 +375,28 @@ impl Experiment {
         {
             import.weights = base.join(&import.weights);
         }
-        for dir in &mut experiment.extra_teachers {
-            if dir.is_relative() {
-                *dir = base.join(&*dir);
-            }
-        }
+        experiment.resolve_extra_teachers(base);
         Ok(experiment)
     }
 
     /// Parses and validates experiment text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        let experiment: Experiment = toml::from_str(text).map_err(|e| Error::ConfigParse {
-            path: origin.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
-        experiment.validate(origin)?;
+        let experiment: Experiment = parse_experiment(text, origin)?;
+        experiment.validate()?;
         Ok(experiment)
     }
 
-    /// An error about `field` of this experiment's file.
-    pub fn bad_value(&self, field: &str, value: String, reason: &str) -> Error {
-        Error::ConfigValue {
-            path: self.origin.clone(),
-            field: field.to_string(),
-            value,
-            reason: reason.to_string(),
-        }
-    }
-
     /// Checks every value, naming the first bad field.
-    pub fn validate(&self, origin: &Path) -> Result<()> {
-        let bad = |field: &str, value: String, reason: &str| Error::ConfigValue {
-            path: origin.to_path_buf(),
-            field: field.to_string(),
-            value,
-            reason: reason.to_string(),
-        };
-        if self.task != crate::vocab::TaskKind::Image {
-            return Err(bad(
-                "task",
-                format!("{:?}", self.task.name()),
-                "an image experiment has task = \"image\" (or no task)",
-            ));
-        }
-        if self.student_seeds.is_empty() {
-            return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
-        }
-        self.data.validate(&bad)?;
-        self.teacher.model.validate("teacher.model", &bad)?;
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, v: String, r: &str| self.bad_value(f, v, r);
+        let bad: BadField = &bad;
+        self.validate_common(TaskKind::Image, bad)?;
+        self.data.validate(bad)?;
+        self.teacher.model.validate("teacher.model", bad)?;
         match (&self.teacher.train, &self.teacher.import) {
-            (Some(train), None) => train.validate("teacher.train", &bad)?,
+            (Some(train), None) => train.validate("teacher.train", bad)?,
             (None, Some(import)) => {
-                import.validate("teacher.import", &bad)?;
+                import.validate("teacher.import", bad)?;
                 if let Some(n) = self.data.normalize
                     && n != import.normalize
                 {
@@ -380,21 +422,9 @@ impl Experiment {
                 ));
             }
         }
-        self.student.model.validate("student.model", &bad)?;
-        self.student.train.validate("student.train", &bad)?;
-        self.objective.validate(self.data.num_classes, &bad)?;
-        let teachers = 1 + self.extra_teachers.len();
-        if self.objective.teacher_weights.len() > teachers {
-            return Err(bad(
-                "objective.teacher_weights",
-                format!("{:?}", self.objective.teacher_weights),
-                &format!(
-                    "one weight per teacher, but there are {teachers} (the teacher and {} extra_teachers)",
-                    self.extra_teachers.len()
-                ),
-            ));
-        }
-        self.evaluation.validate(&bad)
+        self.student.model.validate("student.model", bad)?;
+        self.student.train.validate("student.train", bad)?;
+        self.objective.validate(self.data.num_classes, bad)
     }
 
     /// The class names to show in reports.

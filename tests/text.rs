@@ -256,6 +256,7 @@ fn kd_on_text_follows_the_recorded_teacher() {
         "{ type = \"rkd_angle\" }",
         "{ type = \"pkt\" }",
         "{ type = \"sp\" }",
+        "{ type = \"adversarial\", hidden = 8 }",
     ] {
         let config: ObjectiveConfig =
             toml::from_str(&format!("alpha = 0.5\ntemperature = 2.0\nterms = [{term}]")).unwrap();

@@ -313,7 +313,6 @@ impl Runner<'_> {
         if self.opts.quick { quick } else { full }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         name: &str,

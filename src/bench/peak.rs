@@ -7,6 +7,9 @@
 //! the probe is limited by FMA throughput alone. One FMA counts as 2 FLOPs per lane. The best
 //! of three trials is kept: a busy machine can only make the probe slower.
 
+// The probe calls CPU intrinsics behind runtime feature checks: the crate's only unsafe code.
+#![allow(unsafe_code)]
+
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 

@@ -632,16 +632,7 @@ mod tests {
         let config: SweepConfig = toml::from_str(&format!("experiment = \"exp.toml\"\n{text}"))
             .map_err(|e| Error::Report(e.to_string()))?;
         let e = experiment();
-        let settings = Settings {
-            origin: e.origin.clone(),
-            seed: e.seed,
-            student_seeds: e.student_seeds.clone(),
-            objective: e.objective.clone(),
-            evaluation: e.evaluation.clone(),
-            extra_teachers: e.extra_teachers.clone(),
-            teacher_train: e.teacher.train.clone(),
-            student_train: e.student.train.clone(),
-        };
+        let settings = Settings::of(&e, e.teacher.train.clone(), e.student.train.clone());
         Sweep::new(config, &settings, 10, Path::new("sweep.toml"))
     }
 

@@ -10,53 +10,17 @@ mod rows;
 pub use data::{Column, ReadOptions, Schema, Standardize, TabularDataset};
 pub use rows::FeatureRows;
 
-use crate::config::{EvalConfig, TrainConfig};
-use crate::error::{Error, Result};
+use crate::config::{ExperimentOf, TrainConfig, parse_experiment, read_experiment};
+use crate::error::Result;
 use crate::models::{MlpConfig, ModelConfig};
-use crate::objective::ObjectiveConfig;
 use crate::vocab::{BadField, TaskKind};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A tabular experiment, as read from a TOML file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TabularExperiment {
-    /// The file it was read from (not part of the file).
-    #[serde(skip)]
-    pub origin: PathBuf,
-    /// Always `"tabular"`.
-    pub task: TaskKind,
-    /// Seed of the split, the teacher run and the recording.
-    #[serde(default = "default_seed")]
-    pub seed: u64,
-    /// Seeds of the student runs (KD and baseline each run once per seed).
-    #[serde(default = "default_student_seeds")]
-    pub student_seeds: Vec<u64>,
-    /// Where the rows come from.
-    pub data: TabularDataConfig,
-    /// The large model.
-    pub teacher: TabularModelSection,
-    /// The small model.
-    pub student: TabularModelSection,
-    /// Output folders of other teachers (each with `teacher.safetensors` and `soft_labels/`)
-    /// that `objective.teacher_weights` mixes in after this experiment's own teacher.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub extra_teachers: Vec<PathBuf>,
-    /// The distillation objective.
-    #[serde(default)]
-    pub objective: ObjectiveConfig,
-    /// How models are measured.
-    #[serde(default)]
-    pub evaluation: EvalConfig,
-}
-
-fn default_seed() -> u64 {
-    42
-}
-fn default_student_seeds() -> Vec<u64> {
-    vec![1]
-}
+/// A tabular experiment, as read from a TOML file (`task = "tabular"`): the shared sections
+/// ([`ExperimentOf`]) with CSV data and MLP models.
+pub type TabularExperiment =
+    ExperimentOf<TabularDataConfig, TabularModelSection, TabularModelSection>;
 
 /// Which files, which columns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,58 +85,29 @@ pub struct TabularModelSection {
 impl TabularExperiment {
     /// Reads, resolves the data paths against the file's folder, and validates.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut experiment = Self::parse(&text, path)?;
+        let mut experiment = Self::parse(&read_experiment(path)?, path)?;
         let base = path.parent().unwrap_or(Path::new(""));
         for p in [&mut experiment.data.train, &mut experiment.data.test] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        for dir in &mut experiment.extra_teachers {
-            if dir.is_relative() {
-                *dir = base.join(&*dir);
-            }
-        }
+        experiment.resolve_extra_teachers(base);
         Ok(experiment)
     }
 
     /// Parses and validates experiment text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        let mut experiment: TabularExperiment =
-            toml::from_str(text).map_err(|e| Error::ConfigParse {
-                path: origin.to_path_buf(),
-                message: e.to_string().trim_end().replace('\n', " "),
-            })?;
-        experiment.origin = origin.to_path_buf();
+        let experiment: TabularExperiment = parse_experiment(text, origin)?;
         experiment.validate()?;
         Ok(experiment)
-    }
-
-    /// An error about `field` of this experiment's file.
-    pub fn bad_value(&self, field: &str, value: String, reason: &str) -> Error {
-        Error::ConfigValue {
-            path: self.origin.clone(),
-            field: field.to_string(),
-            value,
-            reason: reason.to_string(),
-        }
     }
 
     /// Checks every field that can be checked without reading the data.
     pub fn validate(&self) -> Result<()> {
         let bad = |f: &str, v: String, r: &str| self.bad_value(f, v, r);
         let bad: BadField = &bad;
-        if self.task != TaskKind::Tabular {
-            return Err(bad(
-                "task",
-                format!("{:?}", self.task.name()),
-                "a tabular experiment has task = \"tabular\"",
-            ));
-        }
-        if self.student_seeds.is_empty() {
-            return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
-        }
+        self.validate_common(TaskKind::Tabular, bad)?;
         let d = &self.data;
         if !(0.0..0.9).contains(&d.validation_fraction) {
             return Err(bad(
@@ -190,15 +125,6 @@ impl TabularExperiment {
             section.train.validate(&format!("{name}.train"), bad)?;
         }
         let classes = d.classes.as_ref().map_or(usize::MAX, |c| c.len());
-        self.objective.validate(classes, bad)?;
-        let teachers = 1 + self.extra_teachers.len();
-        if self.objective.teacher_weights.len() > teachers {
-            return Err(bad(
-                "objective.teacher_weights",
-                format!("{:?}", self.objective.teacher_weights),
-                &format!("one weight per teacher, but there are {teachers}"),
-            ));
-        }
-        self.evaluation.validate(bad)
+        self.objective.validate(classes, bad)
     }
 }

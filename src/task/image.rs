@@ -48,16 +48,11 @@ impl ImageTask {
             .student
             .model
             .check_input("student.model", h, w)?;
-        let settings = Settings {
-            origin: experiment.origin.clone(),
-            seed: experiment.seed,
-            student_seeds: experiment.student_seeds.clone(),
-            objective: experiment.objective.clone(),
-            evaluation: experiment.evaluation.clone(),
-            extra_teachers: experiment.extra_teachers.clone(),
-            teacher_train: experiment.teacher.train.clone(),
-            student_train: experiment.student.train.clone(),
-        };
+        let settings = Settings::of(
+            &experiment,
+            experiment.teacher.train.clone(),
+            experiment.student.train.clone(),
+        );
         let task = ImageTask {
             class_names: experiment.class_names(),
             experiment,

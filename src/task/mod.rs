@@ -12,7 +12,7 @@ pub mod tabular;
 pub mod text;
 
 use crate::classifier::{Classifier, Rows, feature_shapes};
-use crate::config::{EvalConfig, TrainConfig};
+use crate::config::{EvalConfig, ExperimentOf, TrainConfig};
 use crate::data::Splits;
 use crate::error::{Error, Result};
 use crate::eval::SpeedInputs;
@@ -73,6 +73,24 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The shared settings of `experiment`, with the recipes of its two models.
+    pub fn of<D, T, S>(
+        experiment: &ExperimentOf<D, T, S>,
+        teacher_train: Option<TrainConfig>,
+        student_train: TrainConfig,
+    ) -> Settings {
+        Settings {
+            origin: experiment.origin.clone(),
+            seed: experiment.seed,
+            student_seeds: experiment.student_seeds.clone(),
+            objective: experiment.objective.clone(),
+            evaluation: experiment.evaluation.clone(),
+            extra_teachers: experiment.extra_teachers.clone(),
+            teacher_train,
+            student_train,
+        }
+    }
+
     /// An error about `field` of the experiment file.
     pub fn bad_value(&self, field: &str, value: String, reason: &str) -> Error {
         Error::ConfigValue {

@@ -72,16 +72,11 @@ impl TabularTask {
             validation: validation.as_ref().map(|v| standardized(v, &standardize)),
             test: standardized(&test, &standardize),
         };
-        let settings = Settings {
-            origin: experiment.origin.clone(),
-            seed: experiment.seed,
-            student_seeds: experiment.student_seeds.clone(),
-            objective: experiment.objective.clone(),
-            evaluation: experiment.evaluation.clone(),
-            extra_teachers: experiment.extra_teachers.clone(),
-            teacher_train: Some(experiment.teacher.train.clone()),
-            student_train: experiment.student.train.clone(),
-        };
+        let settings = Settings::of(
+            &experiment,
+            Some(experiment.teacher.train.clone()),
+            experiment.student.train.clone(),
+        );
         let task = TabularTask {
             fingerprint: train.fingerprint(),
             eval_fingerprint: test.fingerprint(),

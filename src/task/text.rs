@@ -188,16 +188,11 @@ impl TextTask {
         };
         let teacher_tokens = tokens(&teacher_tokenizer)?;
         let student_tokens = tokens(&student_tokenizer)?;
-        let settings = Settings {
-            origin: experiment.origin.clone(),
-            seed: experiment.seed,
-            student_seeds: experiment.student_seeds.clone(),
-            objective: experiment.objective.clone(),
-            evaluation: experiment.evaluation.clone(),
-            extra_teachers: Vec::new(),
-            teacher_train: Some(experiment.teacher.train.clone()),
-            student_train: experiment.student.train.clone(),
-        };
+        let settings = Settings::of(
+            &experiment,
+            Some(experiment.teacher.train.clone()),
+            experiment.student.train.clone(),
+        );
         Ok(TextTask {
             experiment,
             texts,

@@ -3,49 +3,17 @@
 //! as image experiments.
 
 use super::models::TextModelConfig;
-use crate::config::{EvalConfig, TrainConfig};
+use crate::config::{ExperimentOf, TrainConfig, parse_experiment, read_experiment};
 use crate::error::{Error, Result};
-use crate::objective::ObjectiveConfig;
-use crate::vocab::BadField;
+use crate::vocab::{BadField, TaskKind};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A text experiment, as read from a TOML file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TextExperiment {
-    /// The file it was read from (not part of the file).
-    #[serde(skip)]
-    pub origin: PathBuf,
-    /// Always `"text"` (what tells a text experiment from an image one).
-    pub task: crate::vocab::TaskKind,
-    /// Seed of the split, the vocabulary, the teacher run; recorded in every output.
-    #[serde(default = "default_seed")]
-    pub seed: u64,
-    /// Seeds of the student runs (KD and baseline each run once per seed).
-    #[serde(default = "default_student_seeds")]
-    pub student_seeds: Vec<u64>,
-    /// Where the texts come from.
-    pub data: TextDataConfig,
-    /// The large model.
-    pub teacher: TextModelSection,
-    /// The small model.
-    pub student: TextModelSection,
-    /// The distillation objective (logit terms: KD, DKD, logit standardisation, DIST,
-    /// teacher ensembles are not available for text yet).
-    #[serde(default)]
-    pub objective: ObjectiveConfig,
-    /// How models are measured.
-    #[serde(default)]
-    pub evaluation: EvalConfig,
-}
-
-fn default_seed() -> u64 {
-    42
-}
-fn default_student_seeds() -> Vec<u64> {
-    vec![1]
-}
+/// A text experiment, as read from a TOML file (`task = "text"`): the shared sections
+/// ([`ExperimentOf`]) with text data and text models. `extra_teachers` are other text teachers
+/// recorded on the same texts with the same teacher tokenizer; the objective takes every term
+/// that reads the teacher's logits (feature terms and online teachers are image-only).
+pub type TextExperiment = ExperimentOf<TextDataConfig, TextModelSection, TextModelSection>;
 
 /// Which texts, which fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,9 +100,7 @@ impl Default for TokenizerConfig {
 impl TextExperiment {
     /// Reads, resolves paths against the file's folder, and validates.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut experiment = Self::parse(&text, path)?;
-        experiment.origin = path.to_path_buf();
+        let mut experiment = Self::parse(&read_experiment(path)?, path)?;
         let base = path.parent().unwrap_or(Path::new(""));
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -147,6 +113,7 @@ impl TextExperiment {
         if let Some(p) = &mut experiment.data.test {
             resolve(p);
         }
+        experiment.resolve_extra_teachers(base);
         for section in [&mut experiment.teacher, &mut experiment.student] {
             if let TextModelConfig::Pretrained(p) = &mut section.model {
                 resolve(&mut p.dir);
@@ -158,39 +125,20 @@ impl TextExperiment {
 
     /// Parses and validates experiment text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        let mut experiment: TextExperiment =
-            toml::from_str(text).map_err(|e| Error::ConfigParse {
-                path: origin.to_path_buf(),
-                message: e.to_string().trim_end().replace('\n', " "),
-            })?;
-        experiment.origin = origin.to_path_buf();
+        let experiment: TextExperiment = parse_experiment(text, origin)?;
         experiment.validate()?;
         Ok(experiment)
     }
 
     fn bad(&self) -> impl Fn(&str, String, &str) -> Error + '_ {
-        |field: &str, value: String, reason: &str| Error::ConfigValue {
-            path: self.origin.clone(),
-            field: field.to_string(),
-            value,
-            reason: reason.to_string(),
-        }
+        |field: &str, value: String, reason: &str| self.bad_value(field, value, reason)
     }
 
     /// Checks every field that can be checked without reading the data.
     pub fn validate(&self) -> Result<()> {
         let bad = self.bad();
         let bad: BadField = &bad;
-        if self.task != crate::vocab::TaskKind::Text {
-            return Err(bad(
-                "task",
-                format!("{:?}", self.task.name()),
-                "a text experiment has task = \"text\"",
-            ));
-        }
-        if self.student_seeds.is_empty() {
-            return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
-        }
+        self.validate_common(TaskKind::Text, bad)?;
         let d = &self.data;
         match (&d.builtin, &d.train, &d.test) {
             (Some(name), None, None) => {
@@ -318,18 +266,7 @@ impl TextExperiment {
                 "text students distil from recorded logits: feature terms and online = true are not available for text",
             ));
         }
-        if crate::objective::Objective::new(self.objective.clone())
-            .adversarial()
-            .is_some()
-            || self.objective.teacher_weights.len() > 1
-        {
-            return Err(bad(
-                "objective",
-                self.objective.describe(),
-                "adversarial terms and teacher ensembles are not available for text yet",
-            ));
-        }
-        self.evaluation.validate(bad)
+        Ok(())
     }
 
     /// Checks the objective against the number of classes the data turned out to have.
