@@ -61,3 +61,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The file's contents as UTF-8 (a leading byte-order mark dropped), or an error naming the
+/// line and byte offset of the first invalid sequence.
+pub fn read_utf8(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    match std::str::from_utf8(body) {
+        Ok(s) => Ok(s.to_string()),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let line = body[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(Error::Data {
+                path: path.to_path_buf(),
+                message: format!(
+                    "line {line}: not valid UTF-8 (byte 0x{:02x} at offset {at}); re-encode the file as UTF-8",
+                    body[at]
+                ),
+            })
+        }
+    }
+}

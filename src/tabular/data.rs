@@ -341,7 +341,7 @@ impl<'a> ReadOptions<'a> {
 /// Reads the training file: infers the schema (column kinds, sorted category levels, classes)
 /// and encodes every row.
 pub fn read_training(path: &Path, opts: &ReadOptions) -> Result<(TabularDataset, Schema)> {
-    let text = read_utf8(path)?;
+    let text = crate::fsutil::read_utf8(path)?;
     parse_training(path, &text, opts)
 }
 
@@ -354,7 +354,7 @@ pub fn read_with_schema(
     delimiter: Option<u8>,
     labelled: bool,
 ) -> Result<TabularDataset> {
-    let text = read_utf8(path)?;
+    let text = crate::fsutil::read_utf8(path)?;
     parse_with_schema(path, &text, schema, delimiter, labelled)
 }
 
@@ -513,27 +513,6 @@ fn data_error(path: &Path, message: String) -> Error {
     Error::Data {
         path: path.to_path_buf(),
         message,
-    }
-}
-
-/// The file's contents as UTF-8 (a leading byte-order mark dropped), or an error naming the
-/// line and byte offset of the first invalid sequence.
-fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    match std::str::from_utf8(body) {
-        Ok(s) => Ok(s.to_string()),
-        Err(e) => {
-            let at = e.valid_up_to();
-            let line = body[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-            Err(data_error(
-                path,
-                format!(
-                    "line {line}: not valid UTF-8 (byte 0x{:02x} at offset {at}); re-encode the file as UTF-8",
-                    body[at]
-                ),
-            ))
-        }
     }
 }
 

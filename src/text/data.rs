@@ -124,27 +124,6 @@ fn data_error(path: &Path, message: String) -> Error {
     }
 }
 
-/// The file's contents as UTF-8 (a leading byte-order mark dropped), or an error naming the
-/// line and byte of the first invalid sequence.
-fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(s.to_string()),
-        Err(e) => {
-            let at = e.valid_up_to();
-            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-            Err(data_error(
-                path,
-                format!(
-                    "line {line}: not valid UTF-8 (byte 0x{:02x} at offset {at}); re-encode the file as UTF-8",
-                    bytes[at]
-                ),
-            ))
-        }
-    }
-}
-
 fn read_delimited(
     path: &Path,
     text: &str,
@@ -270,7 +249,7 @@ pub fn read_labelled_text(
                 "cannot tell the format from the extension: name it (csv, tsv or jsonl)".into(),
             )
         })?;
-    let text = read_utf8(path)?;
+    let text = crate::fsutil::read_utf8(path)?;
     parse_labelled_text(path, &text, format, fields, classes)
 }
 
