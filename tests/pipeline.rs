@@ -58,6 +58,23 @@ fn full_run_writes_reports_with_required_keys_and_kd_follows_teacher() {
             assert!(!m[key].is_null(), "models.{model}.{key} missing");
         }
     }
+    // The KD student's history logs each weighted loss term; they add up to its loss.
+    for e in json["models"]["student_kd"]["history"].as_array().unwrap() {
+        let terms = e["loss_terms"].as_object().unwrap();
+        assert!(
+            terms.contains_key("ce") && terms.contains_key("kd"),
+            "{terms:?}"
+        );
+        let sum: f64 = terms.values().map(|v| v.as_f64().unwrap()).sum();
+        let loss = e["train_loss"].as_f64().unwrap();
+        assert!(
+            (sum - loss).abs() < 1e-4 * loss.abs().max(1.0),
+            "{sum} vs {loss}"
+        );
+    }
+    assert!(json["models"]["student_baseline"]["history"][0]["loss_terms"].is_null());
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("What drives the KD student's loss"), "{md}");
     assert_eq!(json["seed"], 7);
     assert!(json["distill_version"].is_string());
     assert!(json["dataset_fingerprint"].as_str().unwrap().len() == 64);

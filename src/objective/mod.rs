@@ -654,17 +654,28 @@ impl Objective {
         self.loss_with(student_logits, labels, teacher_logits, &Extras::default())
     }
 
-    /// [`loss`](Self::loss) with the inputs of the feature and adversarial terms.
-    ///
-    /// # Panics
-    /// When a feature term's layer is missing from `extras` (check with
-    /// [`ObjectiveConfig::feature_pairs`] first), or a hint term has no connector.
+    /// The objective's value: `α·CE + (1 − α)·Σ wₖ·termₖ` (see [`Objective::loss_parts`]).
     pub fn loss_with(
         &self,
         student_logits: Tensor<2>,
         labels: Tensor<1, Int>,
         teacher_logits: Option<Tensor<2>>,
         extras: &Extras,
+    ) -> Tensor<1> {
+        self.loss_parts(student_logits, labels, teacher_logits, extras, None)
+    }
+
+    /// The objective's value, and (into `parts`, when given) each of its weighted summands:
+    /// `ce` for `α·CE`, then each term's `(1 − α)·wₖ·termₖ` under its name (`kd`, `dist`,
+    /// `hint`, ...; a second term of the same kind is `hint#2`). The parts add up to the value:
+    /// it is computed from the same tensors, in the same order.
+    pub fn loss_parts(
+        &self,
+        student_logits: Tensor<2>,
+        labels: Tensor<1, Int>,
+        teacher_logits: Option<Tensor<2>>,
+        extras: &Extras,
+        mut parts: Option<&mut Vec<(String, Tensor<1>)>>,
     ) -> Tensor<1> {
         let c = &self.config;
         let feature = |list: &[NamedFeature], name: &str| -> Feature {
@@ -677,6 +688,9 @@ impl Objective {
         let mut hints = extras.connectors.iter();
         let mut total =
             cross_entropy(student_logits.clone(), labels.clone()).mul_scalar(c.alpha as f32);
+        if let Some(p) = parts.as_deref_mut() {
+            p.push(("ce".to_string(), total.clone()));
+        }
         let Some(zt) = teacher_logits.filter(|_| self.needs_teacher()) else {
             return total;
         };
@@ -731,7 +745,20 @@ impl Objective {
                     zs,
                 ),
             };
-            total = total + value.mul_scalar(soft_weight * term.weight() as f32);
+            let weighted = value.mul_scalar(soft_weight * term.weight() as f32);
+            if let Some(p) = parts.as_deref_mut() {
+                let name = term.name();
+                let seen = p
+                    .iter()
+                    .filter(|(n, _)| n.split('#').next() == Some(name))
+                    .count();
+                let key = match seen {
+                    0 => name.to_string(),
+                    k => format!("{name}#{}", k + 1),
+                };
+                p.push((key, weighted.clone()));
+            }
+            total = total + weighted;
         }
         total
     }

@@ -150,7 +150,16 @@ training data fingerprint <code>{fp}</code></p>
             "<h2>Adversarial discriminator accuracy per epoch</h2>\n{}",
             tables_to_html(&t)
         ))
-        .unwrap_or_default(),
+        .unwrap_or_default()
+            + &r
+                .models
+                .get("student_kd")
+                .and_then(|m| super::markdown::loss_terms_table(&m.history))
+                .map(|t| format!(
+                    "<h2>What drives the KD student's loss</h2>\n<p>Each weighted summand of the objective, mean over the epoch's training samples (ce = α·CE; each term = (1 − α)·w·term).</p>\n{}",
+                    tables_to_html(&t)
+                ))
+                .unwrap_or_default(),
     )
 }
 

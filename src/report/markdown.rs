@@ -13,6 +13,34 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// A table of the weighted loss terms per epoch (`None` when the history has none).
+pub fn loss_terms_table(history: &[crate::train::EpochRecord]) -> Option<String> {
+    let names: Vec<&String> = history.first()?.loss_terms.keys().collect();
+    if names.is_empty() {
+        return None;
+    }
+    let mut s = String::from("| epoch |");
+    for n in &names {
+        let _ = write!(s, " {n} |");
+    }
+    s.push_str("\n|---:|");
+    s.push_str(&"---:|".repeat(names.len()));
+    s.push('\n');
+    for e in history {
+        let _ = write!(s, "| {} |", e.epoch);
+        for n in &names {
+            match e.loss_terms.get(*n) {
+                Some(v) => {
+                    let _ = write!(s, " {v:.4} |");
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    Some(s)
+}
+
 /// The main comparison table (Markdown syntax, also readable in a terminal).
 pub fn summary_table(r: &Report) -> String {
     let mut s = String::new();
@@ -122,6 +150,12 @@ pub fn to_markdown(r: &Report) -> String {
         .collect();
     if let Some(table) = discriminator_table(&runs) {
         s.push_str("\n## Adversarial discriminator\n\nHow often the discriminator told the teacher's logits from the student's, per epoch (50% = fooled, 100% = never fooled).\n\n");
+        s.push_str(&table);
+    }
+    if let Some(kd) = r.models.get("student_kd")
+        && let Some(table) = loss_terms_table(&kd.history)
+    {
+        s.push_str("\n## What drives the KD student's loss\n\nEach weighted summand of the objective, mean over the epoch's training samples (`ce` = α·CE; each term = (1 − α)·w·term).\n\n");
         s.push_str(&table);
     }
     if let Some(st) = &r.soft_labels {

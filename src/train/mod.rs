@@ -9,25 +9,28 @@
 //! one with the same batch order.
 
 pub mod checkpoint;
+mod distiller;
 
-use crate::classifier::{BatchInput, Classifier, EVAL_BATCH, Rows, labels_of, predict_logits};
+use crate::classifier::{Classifier, EVAL_BATCH, Rows, labels_of, predict_logits};
 use crate::config::{OptimizerConfig, ScheduleConfig, TrainConfig};
 use crate::data::epoch_order;
 use crate::error::{Error, Result};
 use crate::eval::accuracy_of;
 use crate::fsutil;
-use crate::objective::{Connector, Discriminator, Extras, Objective, discriminator_loss};
+use crate::objective::{Connector, Objective};
 use crate::progress::Progress;
 use crate::soft_labels::SoftLabels;
-use crate::vocab::{Feature, FeatureShape, NamedFeature};
+use crate::vocab::FeatureShape;
 use burn::module::{Module, ModuleDisplay};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
+use distiller::Distiller;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 /// One epoch's numbers.
@@ -51,6 +54,10 @@ pub struct EpochRecord {
     /// this epoch (0.5 = fooled, 1.0 = never fooled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discriminator_accuracy: Option<f64>,
+    /// KD runs: the epoch's mean of each weighted summand of the loss (`ce` for α·CE, then
+    /// each term's (1 − α)·w·term under its name), so that one can see which term drives it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub loss_terms: BTreeMap<String, f64>,
 }
 
 /// What the optimiser trains: the model and the connectors of the hint terms (dropped after
@@ -61,19 +68,6 @@ pub struct Trainee<M: Module + ModuleDisplay> {
     pub model: M,
     /// One connector per hint term of the objective.
     pub connectors: Vec<Connector>,
-}
-
-fn features_onto(features: Vec<NamedFeature>, device: &Device) -> Vec<NamedFeature> {
-    features
-        .into_iter()
-        .map(|f| NamedFeature {
-            name: f.name,
-            value: match f.value {
-                Feature::Map(t) => Feature::Map(t.onto(device)),
-                Feature::Vector(t) => Feature::Vector(t.onto(device)),
-            },
-        })
-        .collect()
 }
 
 /// What to train and how.
@@ -330,66 +324,21 @@ where
     R: Rows<Input = M::Input>,
 {
     let _turn = rng_turn();
-    let online = job.objective.needs_online_teacher();
-    let stores: &[&SoftLabels] = if job.objective.needs_store() {
-        job.soft_labels
-    } else {
-        &[]
-    };
-    let teacher = if online {
-        Some(teacher.ok_or_else(|| Error::Argument {
-            arg: "teacher".into(),
-            value: "none".into(),
-            reason: format!(
-                "training {} with this objective runs the teacher online, but no teacher was given",
-                job.name
-            ),
-        })?)
-    } else {
-        None
-    };
-    if job.objective.needs_store() && stores.len() != job.objective.teacher_count() {
-        return Err(Error::Argument {
-            arg: "soft labels".into(),
-            value: format!("{} store(s)", stores.len()),
-            reason: format!(
-                "training {} with this objective needs {} recorded soft-label store(s), one per entry of objective.teacher_weights",
-                job.name,
-                job.objective.teacher_count()
-            ),
-        });
-    }
     let train = job.train;
-    for s in stores {
-        if s.num_samples != train.len() || s.num_classes != train.num_classes() {
-            return Err(Error::Argument {
-                arg: "soft labels".into(),
-                value: format!("{} samples x {} classes", s.num_samples, s.num_classes),
-                reason: format!(
-                    "the training set has {} samples x {} classes",
-                    train.len(),
-                    train.num_classes()
-                ),
-            });
-        }
-    }
     let ad = device.clone().autodiff();
+    let mut distiller = Distiller::new(
+        job.name,
+        job.objective,
+        job.soft_labels,
+        teacher,
+        (train.len(), train.num_classes()),
+    )?;
     device.seed(job.seed);
     let model = init(&ad)?;
-    let connectors = teacher
-        .map(|t| {
-            t.pairs
-                .iter()
-                .map(|(s, t)| Connector::new(s, t, &ad))
-                .collect()
-        })
-        .unwrap_or_default();
+    let connectors = distiller.connectors(&ad);
     let mut trainee = Trainee { model, connectors };
     let mut optimizer = build_optimizer(job.recipe);
-    let mut adversary = job.objective.adversarial().map(|(hidden, lr, steps)| {
-        let d = Discriminator::new(train.num_classes(), hidden, &ad);
-        ((d, AdamConfig::new().init()), lr, steps)
-    });
+    distiller.build_discriminator(train.num_classes(), &ad);
     let key = run_key(job);
     let mut history = Vec::new();
     if job.resume
@@ -398,14 +347,12 @@ where
             &key,
             trainee.clone(),
             optimizer.clone(),
-            adversary.as_ref().map(|(d, _, _)| d.clone()),
+            distiller.discriminator().cloned(),
         )?
     {
         trainee = m;
         optimizer = o;
-        if let (Some(adv), Some(d)) = (adversary.as_mut(), d) {
-            adv.0 = d;
-        }
+        distiller.restore(d);
         history = state.history;
         if job.progress {
             eprintln!("{}: resuming after epoch {}", job.name, state.epochs_done);
@@ -432,7 +379,6 @@ where
         );
         let start = Instant::now();
         let (mut loss_sum, mut correct, mut seen, mut lr) = (0f64, 0usize, 0usize, 0f64);
-        let (mut d_right, mut d_seen) = (0usize, 0usize);
         for (step, chunk) in order.chunks(bs).enumerate() {
             if chunk.len() < 2 {
                 continue; // BatchNorm needs two samples
@@ -442,49 +388,21 @@ where
             let augment = augments.then_some((&job.recipe.augment, &mut aug_rng));
             let inputs = train.inputs(chunk, augment, &ad);
             let labels = labels_of(train, chunk, &ad);
-            let (teacher_logits, teacher_features) = match teacher {
-                Some(t) => {
-                    let (z, f) = t.model.logits_and_features(inputs.clone().onto(device));
-                    (Some(z.onto(&ad)), features_onto(f, &ad))
-                }
-                None => {
-                    let z = (!stores.is_empty()).then(|| {
-                        job.objective
-                            .teacher_target(stores.iter().map(|s| s.batch(chunk, &ad)).collect())
-                    });
-                    (z, Vec::new())
-                }
-            };
-            let (logits, student_features) = if online {
+            let (teacher_logits, teacher_features) =
+                distiller.teacher_side(chunk, &inputs, device, &ad);
+            let (logits, student_features) = if distiller.online() {
                 trainee.model.logits_and_features(inputs)
             } else {
                 (trainee.model.logits(inputs), Vec::new())
             };
-            if let (Some(((d, d_opt), d_lr, steps)), Some(zt)) =
-                (adversary.as_mut(), teacher_logits.as_ref())
-            {
-                for _ in 0..*steps {
-                    let (d_loss, right) =
-                        discriminator_loss(d, logits.clone().detach(), zt.clone());
-                    d_right += right
-                        .into_data()
-                        .try_to_vec_as::<i64>()
-                        .map(|v| v[0] as usize)
-                        .unwrap_or(0);
-                    d_seen += 2 * chunk.len();
-                    let grads = GradientsParams::from_grads(d_loss.backward(), &*d);
-                    *d = d_opt.step(*d_lr, d.clone(), grads);
-                }
-            }
-            let extras = Extras {
-                student_features: &student_features,
-                teacher_features: &teacher_features,
-                connectors: &trainee.connectors,
-                discriminator: adversary.as_ref().map(|((d, _), _, _)| d),
-            };
-            let loss =
-                job.objective
-                    .loss_with(logits.clone(), labels.clone(), teacher_logits, &extras);
+            distiller.train_discriminator(&logits, teacher_logits.as_ref());
+            let loss = distiller.loss(
+                logits.clone(),
+                labels.clone(),
+                teacher_logits,
+                (&student_features, &teacher_features),
+                &trainee.connectors,
+            );
             let outcome = finish_step(trainee, &mut optimizer, lr, loss, logits, labels);
             trainee = outcome.trainee;
             let value = outcome.loss;
@@ -515,6 +433,7 @@ where
         let logits = predict_logits(&eval_model, job.monitor, EVAL_BATCH, device);
         let monitor_accuracy =
             accuracy_of(&logits, job.monitor.labels(), job.monitor.num_classes());
+        let (discriminator_accuracy, loss_terms) = distiller.end_epoch();
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -523,7 +442,8 @@ where
             lr,
             seconds,
             samples_per_s: seen as f64 / seconds.max(1e-9),
-            discriminator_accuracy: (d_seen > 0).then(|| d_right as f64 / d_seen as f64),
+            discriminator_accuracy,
+            loss_terms,
         };
         let d_note = record
             .discriminator_accuracy
@@ -552,7 +472,7 @@ where
             job.checkpoint_dir,
             &trainee,
             &optimizer,
-            adversary.as_ref().map(|(d, _, _)| d),
+            distiller.discriminator(),
             &state,
         )?;
     }
