@@ -189,6 +189,62 @@ fn tabular_pipeline_runs_end_to_end_and_predicts_csv_rows() {
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
     assert!(stdout.contains("rows.csv[1]"), "{stdout}");
 
+    // The ONNX export standardises inside the graph: tract on the encoded (raw) rows gives
+    // distill's logits.
+    let onnx_file = dir.path().join("student.onnx");
+    let cli = distill(
+        &[
+            "export",
+            "--model",
+            weights.to_str().unwrap(),
+            "--onnx",
+            onnx_file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let card = distill::card::TabularModelCard::load_for(&weights).unwrap();
+    let raw = distill::tabular::data::read_with_schema(
+        &dir.path().join("test.csv"),
+        &card.schema,
+        None,
+        true,
+    )
+    .unwrap();
+    let device = distill::default_device();
+    let model = card.load_model(&weights, &device).unwrap();
+    let rows = card.read_rows(&dir.path().join("test.csv"), true).unwrap();
+    let want = distill::eval::predict_logits(&model, &rows, 64, &device);
+    let got = {
+        use tract_onnx::prelude::*;
+        let plan = tract_onnx::onnx()
+            .model_for_path(&onnx_file)
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let x = Tensor::from_shape(&[raw.len(), raw.num_features], &raw.features).unwrap();
+        let out = plan.run(tvec![x.into()]).unwrap();
+        out[0]
+            .to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<f32>>()
+    };
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "tract {g} vs distill {w}"
+        );
+    }
+
     // `compare` rebuilds the same report from the saved models.
     let again = distill(
         &[

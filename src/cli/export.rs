@@ -31,17 +31,23 @@ pub struct Args {
 
 /// Writes the ONNX file and says what it takes and gives.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
-    if let Ok(kind) = distill::card::card_task(&args.model)
-        && kind != distill::vocab::TaskKind::Image
-    {
-        return Err(Error::Argument {
-            arg: "--model".into(),
-            value: args.model.display().to_string(),
-            reason: format!(
-                "a {} model: ONNX and PyTorch-layout export cover image models so far; its safetensors file and the card beside it are what `distill predict` loads",
-                kind.name()
-            ),
-        });
+    use distill::vocab::TaskKind;
+    match distill::card::card_task(&args.model) {
+        Ok(TaskKind::Text) => {
+            return Err(Error::Argument {
+                arg: "--model".into(),
+                value: args.model.display().to_string(),
+                reason: "a text model: ONNX and PyTorch-layout export cover image and tabular models so far; its safetensors file, card and tokenizer.json beside it are what `distill predict` loads".into(),
+            });
+        }
+        Ok(TaskKind::Tabular) if args.safetensors.is_some() => {
+            return Err(Error::Argument {
+                arg: "--safetensors".into(),
+                value: args.model.display().to_string(),
+                reason: "a tabular model: its own safetensors file is already PyTorch-shaped per layer; --onnx exports it with the standardisation inside".into(),
+            });
+        }
+        _ => {}
     }
     if let Some(t) = args.temperature
         && !(t.is_finite() && t > 0.0)
@@ -70,12 +76,21 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     };
     export_onnx(&args.model, onnx, &opts)?;
     if !cli.quiet {
-        let card = ModelCard::load_for(&args.model)?;
-        let [c, h, w] = card.input;
         let output = match args.temperature {
             Some(t) => format!("{PROBABILITIES_NAME} (softmax at T = {t})"),
             None => LOGITS_NAME.to_string(),
         };
+        if let Ok(card) = distill::card::TabularModelCard::load_for(&args.model) {
+            println!(
+                "wrote {}: {INPUT_NAME} [N, {}] of encoded features (standardised inside the graph) -> {output} [N, {}]",
+                onnx.display(),
+                card.schema.num_features(),
+                card.schema.class_names.len()
+            );
+            return Ok(());
+        }
+        let card = ModelCard::load_for(&args.model)?;
+        let [c, h, w] = card.input;
         println!(
             "wrote {}: {INPUT_NAME} [N, {c}, {h}, {w}] of pixels normalised as (x / 255 - {}) / {} -> {output} [N, {}]",
             onnx.display(),

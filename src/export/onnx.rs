@@ -37,9 +37,10 @@ use super::proto::{
     StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
     attribute_type, tensor_shape_proto::Dimension, tensor_shape_proto::dimension,
 };
+use crate::card::TabularModelCard;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::models::{CnnConfig, MlpConfig, Model, ModelConfig};
+use crate::models::{CnnConfig, Mlp, MlpConfig, Model, ModelConfig};
 use crate::predict::ModelCard;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::BatchNormConfig;
@@ -89,6 +90,11 @@ pub fn export_onnx(weights: &Path, out: &Path, opts: &OnnxOptions) -> Result<()>
             ),
         });
     }
+    if crate::card::card_task(weights)? == crate::vocab::TaskKind::Tabular {
+        let card = TabularModelCard::load_for(weights)?;
+        let model = card.load_model(weights, &crate::default_device())?;
+        return fsutil::write_atomic(out, &tabular_to_onnx(&model, &card, opts)?);
+    }
     let card = ModelCard::load_for(weights)?;
     if card.class_names.is_empty() {
         return Err(Error::Weights {
@@ -128,7 +134,58 @@ pub fn to_onnx(model: &Model, card: &ModelCard, opts: &OnnxOptions) -> Result<Ve
         }
     };
     g.check_all_used()?;
+    let [c, h, w] = card.input;
+    let norm = card.normalize;
+    let metadata = vec![
+        (
+            "class_names",
+            serde_json::to_string(&card.class_names).expect("names serialise"),
+        ),
+        ("distill_version", card.distill_version.clone()),
+        (
+            "input_shape",
+            serde_json::to_string(&card.input).expect("shape serialises"),
+        ),
+        ("normalize_mean", norm.mean.to_string()),
+        ("normalize_std", norm.std.to_string()),
+        (
+            "architecture",
+            serde_json::to_string(&card.architecture).expect("architecture serialises"),
+        ),
+    ];
+    Ok(finish(
+        g,
+        logits,
+        &Io {
+            input: vec![c, h, w],
+            input_doc: format!(
+                "normalised pixels (x / 255 - {}) / {}, NCHW, any batch size",
+                norm.mean, norm.std
+            ),
+            classes,
+            describe: card.architecture.describe(),
+            metadata,
+        },
+        opts,
+    ))
+}
 
+/// What a graph takes and gives, for [`finish`].
+struct Io {
+    /// The input's shape without the batch dimension.
+    input: Vec<usize>,
+    /// What the input holds.
+    input_doc: String,
+    /// Output columns.
+    classes: usize,
+    /// The architecture in words.
+    describe: String,
+    /// Metadata entries (`output` and `temperature` are added).
+    metadata: Vec<(&'static str, String)>,
+}
+
+/// Appends the optional softmax, declares the input and output, and encodes the model.
+fn finish(mut g: Graph, logits: String, io: &Io, opts: &OnnxOptions) -> Vec<u8> {
     let batch = || Dimension {
         value: Some(dimension::Value::DimParam("N".into())),
     };
@@ -159,48 +216,22 @@ pub fn to_onnx(model: &Model, card: &ModelCard, opts: &OnnxOptions) -> Result<Ve
             )
         }
     };
-    let [c, h, w] = card.input;
-    let norm = card.normalize;
-    let input_doc = format!(
-        "normalised pixels (x / 255 - {}) / {}, NCHW, any batch size",
-        norm.mean, norm.std
-    );
-
-    let mut metadata = vec![
-        (
-            "class_names",
-            serde_json::to_string(&card.class_names).expect("names serialise"),
-        ),
-        ("distill_version", card.distill_version.clone()),
-        (
-            "input_shape",
-            serde_json::to_string(&card.input).expect("shape serialises"),
-        ),
-        ("normalize_mean", norm.mean.to_string()),
-        ("normalize_std", norm.std.to_string()),
-        (
-            "architecture",
-            serde_json::to_string(&card.architecture).expect("architecture serialises"),
-        ),
-        ("output", output.clone()),
-    ];
+    let mut metadata = io.metadata.clone();
+    metadata.push(("output", output.clone()));
     if let Some(t) = opts.softmax_temperature {
         metadata.push(("temperature", t.to_string()));
     }
-
+    let mut input_dims = vec![batch()];
+    input_dims.extend(io.input.iter().map(|&n| fixed(n)));
     let graph = GraphProto {
         node: g.nodes,
         name: "distill".into(),
         initializer: g.initializers,
-        doc_string: format!("distill {}", card.architecture.describe()),
-        input: vec![value_info(
-            INPUT_NAME,
-            vec![batch(), fixed(c), fixed(h), fixed(w)],
-            input_doc.clone(),
-        )],
+        doc_string: format!("distill {}", io.describe),
+        input: vec![value_info(INPUT_NAME, input_dims, io.input_doc.clone())],
         output: vec![value_info(
             &output,
-            vec![batch(), fixed(classes)],
+            vec![batch(), fixed(io.classes)],
             output_doc,
         )],
     };
@@ -211,8 +242,8 @@ pub fn to_onnx(model: &Model, card: &ModelCard, opts: &OnnxOptions) -> Result<Ve
         domain: String::new(),
         model_version: 1,
         doc_string: format!(
-            "{} classifier over {classes} classes; input: {input_doc}",
-            card.architecture.describe()
+            "{} classifier over {} classes; input: {}",
+            io.describe, io.classes, io.input_doc
         ),
         graph: Some(graph),
         opset_import: vec![OperatorSetIdProto {
@@ -227,7 +258,67 @@ pub fn to_onnx(model: &Model, card: &ModelCard, opts: &OnnxOptions) -> Result<Ve
             })
             .collect(),
     };
-    Ok(model.encode_to_vec())
+    model.encode_to_vec()
+}
+
+/// The ONNX file of a tabular MLP, laid out by its card: input `input` float32 `[N, features]`
+/// holds the **encoded, unstandardised** features (numeric columns as they are, categorical
+/// ones one-hot, in the card's `schema` order); the graph standardises them itself
+/// (`Sub` the card's means, `Div` its standard deviations), then `(Gemm → Relu)* → Gemm`.
+/// Metadata: `class_names`, `feature_names`, `distill_version`, `architecture`, `output`.
+pub fn tabular_to_onnx(
+    model: &Mlp,
+    card: &TabularModelCard,
+    opts: &OnnxOptions,
+) -> Result<Vec<u8>> {
+    check_temperature(opts)?;
+    let classes = card.schema.class_names.len();
+    let d = card.schema.num_features();
+    if card.standardize.mean.len() != d || card.standardize.std.len() != d {
+        return Err(export_error(format!(
+            "the card's standardisation has {} means and {} deviations for {d} features",
+            card.standardize.mean.len(),
+            card.standardize.std.len()
+        )));
+    }
+    let cfg = card.architecture.mlp();
+    let mut g = Graph::new(collect_weights(model)?, card.architecture.describe());
+    let mean = g.initializer("standardize.mean", vec![d], card.standardize.mean.clone());
+    let std = g.initializer("standardize.std", vec![d], card.standardize.std.clone());
+    let centred = g.node("Sub", "centre", vec![INPUT_NAME.into(), mean], vec![]);
+    let x = g.node("Div", "scale", vec![centred, std], vec![]);
+    let logits = dense_head(&mut g, x, d, &cfg.hidden, classes)?;
+    g.check_all_used()?;
+    let metadata = vec![
+        (
+            "class_names",
+            serde_json::to_string(&card.schema.class_names).expect("names serialise"),
+        ),
+        (
+            "feature_names",
+            serde_json::to_string(&card.schema.feature_names()).expect("names serialise"),
+        ),
+        ("distill_version", card.distill_version.clone()),
+        (
+            "architecture",
+            serde_json::to_string(&card.architecture).expect("architecture serialises"),
+        ),
+    ];
+    Ok(finish(
+        g,
+        logits,
+        &Io {
+            input: vec![d],
+            input_doc: "encoded features (numeric as they are, categorical one-hot, in the \
+                        order of metadata `feature_names`), any batch size; the graph \
+                        standardises them"
+                .into(),
+            classes,
+            describe: card.architecture.describe(),
+            metadata,
+        },
+        opts,
+    ))
 }
 
 fn check_temperature(opts: &OnnxOptions) -> Result<()> {
@@ -497,7 +588,7 @@ impl Graph {
 }
 
 /// Every float tensor of `model` (parameters and running statistics), by its path.
-fn collect_weights(model: &Model) -> Result<Tensors> {
+fn collect_weights<M: Module>(model: &M) -> Result<Tensors> {
     let mut collector = Collector::default();
     model.visit(&mut collector);
     match collector.error {
