@@ -50,13 +50,13 @@ pub trait Classifier: Module + ModuleDisplay + core::fmt::Debug + Sized {
 
     /// Saves the weights as safetensors, atomically.
     fn save(&self, path: &Path) -> Result<()> {
-        crate::models::save_safetensors(self, path)
+        crate::weights::save_safetensors(self, path)
     }
 
     /// Loads weights saved by [`Classifier::save`] into this freshly built model; every tensor
     /// must be present with its shape, and nothing left over.
     fn load(self, path: &Path) -> Result<Self> {
-        crate::models::load_safetensors(self, path)
+        crate::weights::load_safetensors(self, path)
     }
 }
 

@@ -61,6 +61,7 @@ pub mod task;
 pub mod text;
 pub mod train;
 pub mod vocab;
+pub mod weights;
 
 /// The built-in demo experiment (Fashion-MNIST subset embedded in the binary).
 pub const DEMO_EXPERIMENT: &str = include_str!("../examples/demo.toml");

@@ -528,18 +528,18 @@ impl Bert {
         if !missing.is_empty() || !mismatched.is_empty() || !unexpected.is_empty() {
             let mut parts = Vec::new();
             if !missing.is_empty() {
-                parts.push(format!("missing {}", crate::models::first_three(missing)));
+                parts.push(format!("missing {}", crate::weights::first_three(missing)));
             }
             if !mismatched.is_empty() {
                 parts.push(format!(
                     "shape mismatch {}",
-                    crate::models::first_three(mismatched)
+                    crate::weights::first_three(mismatched)
                 ));
             }
             if !unexpected.is_empty() {
                 parts.push(format!(
                     "unexpected {} (a config.json with other sizes?)",
-                    crate::models::first_three(unexpected)
+                    crate::weights::first_three(unexpected)
                 ));
             }
             return Err(fail(format!(
@@ -564,7 +564,7 @@ impl Bert {
             problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
             return Err(fail(format!(
                 "cannot load into the BERT encoder: {}",
-                crate::models::first_three(problems)
+                crate::weights::first_three(problems)
             )));
         }
         Ok(self)
@@ -651,11 +651,11 @@ fn name_prefix(
         [] => Err(format!(
             "no `{ANCHOR}` tensor: not a BERT state dict ({} tensors, e.g. {})",
             file.len(),
-            crate::models::first_three(file.keys().cloned().collect())
+            crate::weights::first_three(file.keys().cloned().collect())
         )),
         many => Err(format!(
             "several `{ANCHOR}` tensors ({}): cannot tell which encoder to load",
-            crate::models::first_three(many.iter().map(|s| s.to_string()).collect())
+            crate::weights::first_three(many.iter().map(|s| s.to_string()).collect())
         )),
     }
 }

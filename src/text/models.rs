@@ -492,13 +492,13 @@ impl TextModel {
 
     /// Saves the weights as safetensors, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::models::save_safetensors(self, path)
+        crate::weights::save_safetensors(self, path)
     }
 
     /// Loads weights saved by [`TextModel::save`] into this freshly built model; every tensor
     /// must be present with its shape.
     pub fn load(self, path: &Path) -> Result<Self> {
-        crate::models::load_safetensors(self, path)
+        crate::weights::load_safetensors(self, path)
     }
 }
 
