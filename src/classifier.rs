@@ -10,7 +10,7 @@
 //! speed ([`crate::eval`]) are generic over these two traits and nothing else.
 
 use crate::error::Result;
-use crate::vocab::{AugmentConfig, FeatureShape, NamedFeature};
+use crate::vocab::{AugmentConfig, FeatureShape, NamedFeature, View};
 use burn::module::{Module, ModuleDisplay};
 use burn::prelude::*;
 use rand::rngs::StdRng;
@@ -90,6 +90,18 @@ pub trait Rows {
         augment: Option<(&AugmentConfig, &mut StdRng)>,
         device: &Device,
     ) -> Self::Input;
+
+    /// The model inputs of `rows`, each seen through its `views[k]` (augmentations drawn
+    /// earlier, e.g. recorded in a store with the teacher's logits for them); `None` for kinds
+    /// of data that do not augment.
+    fn view_inputs(
+        &self,
+        _rows: &[usize],
+        _views: &[View],
+        _device: &Device,
+    ) -> Option<Self::Input> {
+        None
+    }
 
     /// The order in which rows are run for prediction (text: by length, so that batches pad
     /// little); predictions come back in row order whatever it is.

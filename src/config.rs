@@ -40,9 +40,18 @@ pub struct ExperimentOf<D, T, S> {
     /// in after this experiment's own teacher.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_teachers: Vec<PathBuf>,
-    /// The distillation objective.
-    #[serde(default)]
+    /// The distillation objective: `"auto"` (the default: objective, T and α chosen on the
+    /// validation split by the search its `[tune]` section configures) or an `[objective]`
+    /// table set by hand.
+    #[serde(
+        default = "ObjectiveConfig::auto",
+        deserialize_with = "crate::objective::objective_or_auto",
+        serialize_with = "crate::objective::serialize_objective"
+    )]
     pub objective: ObjectiveConfig,
+    /// The search behind `objective = "auto"` (defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<crate::tune::TuneConfig>,
     /// How models are measured.
     #[serde(default)]
     pub evaluation: EvalConfig,
@@ -102,6 +111,26 @@ impl<D, T, S> ExperimentOf<D, T, S> {
         if self.student_seeds.is_empty() {
             return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in self.student_seeds.iter().enumerate() {
+            if !seen.insert(*s) {
+                return Err(bad(
+                    &format!("student_seeds[{i}]"),
+                    s.to_string(),
+                    "appears twice: each seed is one run, and a repeated one would count twice in mean ± std",
+                ));
+            }
+        }
+        if let Some(tune) = &self.tune {
+            if !self.objective.auto {
+                return Err(bad(
+                    "tune",
+                    "[tune]".into(),
+                    "the search applies to objective = \"auto\", but this file sets an [objective] table by hand: drop one of them",
+                ));
+            }
+            tune.validate(bad)?;
+        }
         let teachers = 1 + self.extra_teachers.len();
         if self.objective.teacher_weights.len() > teachers {
             return Err(bad(
@@ -154,10 +183,16 @@ pub struct DataConfig {
     /// Class names, for reports; defaults to the Fashion-MNIST names when there are 10 classes.
     #[serde(default)]
     pub class_names: Option<Vec<String>>,
-    /// Fraction of the training set held out (deterministically, by `seed`) to pick the best
-    /// epoch; 0 uses the test set for the per-epoch curve.
-    #[serde(default)]
+    /// Share of the training rows held out (seeded, stratified by class) as the validation
+    /// split: the per-epoch curve, the best epoch and the automatic choice of objective, T and
+    /// α ([`crate::tune`]) are measured on it, never on the test set. Default 0.1; 0 monitors
+    /// the test set (the report then says so, and `[tune]` is refused).
+    #[serde(default = "crate::split::default_validation_fraction")]
     pub validation_fraction: f64,
+    /// Seed of the validation split (independent of `seed`, so that teachers trained with
+    /// other seeds, e.g. for an ensemble, see the same training rows).
+    #[serde(default)]
+    pub split_seed: u64,
     /// Use only the first N training images (quick experiments).
     #[serde(default)]
     pub train_limit: Option<usize>,
@@ -589,6 +624,28 @@ impl TrainConfig {
                 &format!("{prefix}.augment.crop_padding"),
                 self.augment.crop_padding.to_string(),
                 "must be at most 8 pixels",
+            ));
+        }
+        let views = self.augment.views;
+        if views > crate::soft_labels::MAX_VIEWS {
+            return Err(bad(
+                &format!("{prefix}.augment.views"),
+                views.to_string(),
+                &format!("at most {} views per image", crate::soft_labels::MAX_VIEWS),
+            ));
+        }
+        if views > 0 && !self.augment.is_active() {
+            return Err(bad(
+                &format!("{prefix}.augment.views"),
+                views.to_string(),
+                "views are augmentations: set crop_padding > 0 or hflip = true, or views = 0",
+            ));
+        }
+        if views > 0 && prefix.starts_with("teacher") {
+            return Err(bad(
+                &format!("{prefix}.augment.views"),
+                views.to_string(),
+                "recorded views are the student's: set them in student.train.augment",
             ));
         }
         Ok(())

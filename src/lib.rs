@@ -25,7 +25,9 @@
 //! - [`export`]: a saved image model as ONNX or PyTorch-layout safetensors;
 //! - [`sweep`]: grids of temperatures, α and objectives over seeds, with their report;
 //! - [`bench`]: timings of the real code paths, to hold against PyTorch;
-//! - [`layout`]: where everything lives in an output folder.
+//! - [`layout`]: where everything lives in an output folder;
+//! - [`split`]: the seeded, stratified validation split every kind uses;
+//! - [`tune`]: the automatic, validated choice of objective, T and α (successive halving).
 //!
 //! ```no_run
 //! use distill::pipeline::{RunOptions, run_all};
@@ -55,11 +57,13 @@ pub mod predict;
 pub mod progress;
 pub mod report;
 pub mod soft_labels;
+pub mod split;
 pub mod sweep;
 pub mod tabular;
 pub mod task;
 pub mod text;
 pub mod train;
+pub mod tune;
 pub mod vocab;
 pub mod weights;
 

@@ -140,7 +140,7 @@ impl std::fmt::Display for FeatureShape {
 }
 
 /// Data augmentation.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AugmentConfig {
     /// Random crop after zero padding by this many pixels (0 = off).
@@ -149,4 +149,66 @@ pub struct AugmentConfig {
     /// Random horizontal flip with probability 1/2.
     #[serde(default)]
     pub hflip: bool,
+    /// Offline KD with augmentation (students): the store holds this many augmented views of
+    /// every training image, each with the teacher's logits for exactly that view, and the
+    /// student draws one per image per epoch (0: a plain store, and a student that augments
+    /// only with an online teacher).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub views: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+impl AugmentConfig {
+    /// Whether it changes images at all.
+    pub fn is_active(&self) -> bool {
+        self.crop_padding > 0 || self.hflip
+    }
+
+    /// Draws one view: vertical then horizontal offset in `−p..=p`, then the flip.
+    pub fn draw(&self, rng: &mut impl rand::Rng) -> View {
+        let pad = self.crop_padding.min(127) as i64;
+        let dy = if pad > 0 {
+            rng.random_range(-pad..=pad)
+        } else {
+            0
+        };
+        let dx = if pad > 0 {
+            rng.random_range(-pad..=pad)
+        } else {
+            0
+        };
+        let flip = self.hflip && rng.random_bool(0.5);
+        View {
+            dy: dy as i8,
+            dx: dx as i8,
+            flip,
+        }
+    }
+
+    /// View `view` of training image `row` in a store recorded with `seed`: drawn from its own
+    /// seeded generator, so that any shard, process or order gives the same view.
+    pub fn recorded_view(&self, seed: u64, row: usize, view: usize) -> View {
+        use rand::SeedableRng;
+        let key = seed
+            ^ (row as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (view as u64)
+                .wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
+                .rotate_left(17);
+        self.draw(&mut rand::rngs::StdRng::seed_from_u64(key))
+    }
+}
+
+/// One augmented view of an image: the crop offset (the source pixel of output `(y, x)` is
+/// `(y + dy, x + dx)`, zero outside) and a horizontal flip applied after the shift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// Vertical offset.
+    pub dy: i8,
+    /// Horizontal offset.
+    pub dx: i8,
+    /// Mirrored left to right.
+    pub flip: bool,
 }

@@ -577,6 +577,7 @@ fn bench_provenance(data: &ImageDataset) -> Provenance {
         teacher_hash: format!("distill-bench example teacher, seed {SEED}"),
         dataset_fingerprint: data.fingerprint(),
         preprocessing: "synthetic".into(),
+        views: None,
     }
 }
 

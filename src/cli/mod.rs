@@ -12,6 +12,7 @@ mod run;
 mod student;
 mod sweep;
 mod train;
+mod tune;
 
 use clap::{Parser, Subcommand};
 use distill::error::Result;
@@ -52,6 +53,9 @@ enum Command {
     Evaluate(evaluate::Args),
     /// Rebuild the comparison report from the models in an output folder.
     Compare(compare::Args),
+    /// Choose the objective, T and α on validation data (objective = "auto"), by successive
+    /// halving, reusing one teacher and one store.
+    Tune(tune::Args),
     /// Sweep temperatures, α and objectives over seeds, reusing one teacher and one store.
     Sweep(sweep::Args),
     /// Predict the top-k classes of images, IDX or CSV batches with a saved model.
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Evaluate(a) => evaluate::exec(&cli, a),
         Command::Compare(a) => compare::exec(&cli, a),
         Command::Sweep(a) => sweep::exec(&cli, a),
+        Command::Tune(a) => tune::exec(&cli, a),
         Command::Predict(a) => predict::exec(&cli, a),
         Command::Export(a) => export::exec(&cli, a),
         Command::Bench(a) => bench::exec(&cli, a),

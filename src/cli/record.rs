@@ -2,7 +2,7 @@
 
 use super::{Cli, Common, StoreArgs};
 use distill::error::{Error, Result};
-use distill::pipeline::record_soft_labels;
+use distill::pipeline::{diagnose, open_soft_labels, record_soft_labels};
 
 /// Arguments of `distill record`.
 #[derive(clap::Args)]
@@ -38,8 +38,30 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     let shard = parse_shard(&args.shard)?;
     let (task, opts) = args.common.load(cli, false, false)?;
     let (teacher, store) = args.paths.resolve(&opts.out);
-    let file =
-        distill::with_task!(&task, t => record_soft_labels(t, &teacher, &store, shard, &opts))?;
+    let file = distill::with_task!(&task, t => {
+        let file = record_soft_labels(t, &teacher, &store, shard, &opts)?;
+        // Once the last shard is in, say how much the soft labels carry.
+        if let Ok(labels) = open_soft_labels(t, &teacher, &store) {
+            let d = diagnose(t, &labels);
+            if !cli.quiet {
+                eprintln!(
+                    "teacher on its training rows: accuracy {:.2}%, logit scale {:.2}",
+                    100.0 * d.train_accuracy,
+                    d.logit_scale
+                );
+                for at in &d.temperatures {
+                    eprintln!(
+                        "  T {:>4}: mean top probability {:.3}, entropy {:.3} of ln C, non-target mass {:.3}",
+                        at.temperature, at.mean_top_probability, at.mean_entropy, at.mean_non_target_mass
+                    );
+                }
+            }
+            if let Some(w) = &d.warning {
+                eprintln!("warning: {w}");
+            }
+        }
+        Ok::<_, Error>(file)
+    })?;
     println!("wrote {}", file.display());
     Ok(())
 }

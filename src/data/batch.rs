@@ -1,11 +1,11 @@
 //! Turning images into tensors: seeded shuffling, normalisation, and augmentation.
 
 use super::dataset::ImageDataset;
-use crate::vocab::{AugmentConfig, Normalize};
+use crate::vocab::{AugmentConfig, Normalize, View};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 
 /// A batch ready for a model.
 pub struct Batch {
@@ -35,8 +35,25 @@ pub fn normalize_into(image: &[u8], norm: Normalize, out: &mut [f32]) {
     }
 }
 
+/// Writes `view` of the `h × w` image `src` into `out` (zero where the shift leaves the image).
+pub fn apply_view(src: &[u8], h: usize, w: usize, view: View, out: &mut [u8]) {
+    let (dy, dx) = (view.dy as i64, view.dx as i64);
+    for y in 0..h {
+        for x in 0..w {
+            let sy = y as i64 + dy;
+            let sx0 = x as i64 + dx;
+            let sx = if view.flip { w as i64 - 1 - sx0 } else { sx0 };
+            out[y * w + x] = if sy >= 0 && sy < h as i64 && sx >= 0 && sx < w as i64 {
+                src[sy as usize * w + sx as usize]
+            } else {
+                0
+            };
+        }
+    }
+}
+
 /// Builds the batch of `indices` from `data`. With `augment` and an `rng`, each image is
-/// randomly cropped after zero padding and flipped horizontally.
+/// randomly cropped after zero padding and flipped horizontally ([`AugmentConfig::draw`]).
 pub fn make_batch(
     data: &ImageDataset,
     indices: &[usize],
@@ -44,43 +61,36 @@ pub fn make_batch(
     augment: Option<(&AugmentConfig, &mut StdRng)>,
     device: &Device,
 ) -> Batch {
+    let views: Option<Vec<View>> = match augment {
+        Some((cfg, rng)) if cfg.is_active() => {
+            Some(indices.iter().map(|_| cfg.draw(rng)).collect())
+        }
+        _ => None,
+    };
+    make_batch_views(data, indices, norm, views.as_deref(), device)
+}
+
+/// Builds the batch of `indices` from `data`, each image seen through its `views[k]` when
+/// given.
+pub fn make_batch_views(
+    data: &ImageDataset,
+    indices: &[usize],
+    norm: Normalize,
+    views: Option<&[View]>,
+    device: &Device,
+) -> Batch {
     let (h, w, p) = (data.height, data.width, data.pixels());
     let mut pixels = vec![0f32; indices.len() * p];
     let mut scratch = vec![0u8; p];
-    let mut augment = augment;
     for (k, &i) in indices.iter().enumerate() {
         let src = data.image(i);
         let out = &mut pixels[k * p..(k + 1) * p];
-        match augment.as_mut() {
-            Some((cfg, rng)) if cfg.crop_padding > 0 || cfg.hflip => {
-                let pad = cfg.crop_padding as i64;
-                let dy = if pad > 0 {
-                    rng.random_range(-pad..=pad)
-                } else {
-                    0
-                };
-                let dx = if pad > 0 {
-                    rng.random_range(-pad..=pad)
-                } else {
-                    0
-                };
-                let flip = cfg.hflip && rng.random_bool(0.5);
-                for y in 0..h {
-                    for x in 0..w {
-                        let sy = y as i64 + dy;
-                        let sx0 = x as i64 + dx;
-                        let sx = if flip { w as i64 - 1 - sx0 } else { sx0 };
-                        scratch[y * w + x] = if sy >= 0 && sy < h as i64 && sx >= 0 && sx < w as i64
-                        {
-                            src[sy as usize * w + sx as usize]
-                        } else {
-                            0
-                        };
-                    }
-                }
+        match views {
+            Some(v) => {
+                apply_view(src, h, w, v[k], &mut scratch);
                 normalize_into(&scratch, norm, out);
             }
-            _ => normalize_into(src, norm, out),
+            None => normalize_into(src, norm, out),
         }
     }
     let n = indices.len();
@@ -120,6 +130,10 @@ impl crate::classifier::Rows for ImageDataset {
         device: &Device,
     ) -> Tensor<4> {
         make_batch(self, rows, self.normalize, augment, device).images
+    }
+
+    fn view_inputs(&self, rows: &[usize], views: &[View], device: &Device) -> Option<Tensor<4>> {
+        Some(make_batch_views(self, rows, self.normalize, Some(views), device).images)
     }
 }
 

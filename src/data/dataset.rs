@@ -4,8 +4,6 @@ use super::idx::{IdxArray, decode_idx, read_idx};
 use crate::config::{DataConfig, DataFormat};
 use crate::error::{Error, Result};
 use crate::vocab::Normalize;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use std::path::{Path, PathBuf};
 
 /// Grey-scale images with integer labels.
@@ -251,17 +249,13 @@ pub fn load_splits(config: &DataConfig, seed: u64) -> Result<Splits> {
     if let Some(limit) = config.train_limit {
         order.truncate(limit);
     }
-    let n_val = (order.len() as f64 * config.validation_fraction).round() as usize;
-    let (train, validation) = if n_val > 0 {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ SPLIT_SALT);
-        order.shuffle(&mut rng);
-        let (val_idx, train_idx) = order.split_at(n_val);
-        let (mut val_idx, mut train_idx) = (val_idx.to_vec(), train_idx.to_vec());
-        val_idx.sort_unstable();
-        train_idx.sort_unstable();
-        (train.subset(&train_idx), Some(train.subset(&val_idx)))
+    let train = train.subset(&order);
+    let (train, validation) = if config.validation_fraction > 0.0 {
+        let (kept, held) =
+            crate::split::stratified_split(&train.labels, config.validation_fraction, seed);
+        (train.subset(&kept), Some(train.subset(&held)))
     } else {
-        (train.subset(&order), None)
+        (train, None)
     };
     let normalize = config.normalize.unwrap_or_else(|| train.pixel_stats());
     let with = |mut d: ImageDataset| {
@@ -274,6 +268,3 @@ pub fn load_splits(config: &DataConfig, seed: u64) -> Result<Splits> {
         test: with(test),
     })
 }
-
-/// Salt of the validation split's shuffle, so that it differs from the batch order's.
-const SPLIT_SALT: u64 = 0x5e1f_5b17;

@@ -37,6 +37,9 @@ pub struct QualityMetrics {
     pub confusion: Vec<Vec<usize>>,
     /// Expected calibration error (equal-width confidence bins).
     pub ece: f64,
+    /// The reliability diagram behind the ECE.
+    #[serde(default)]
+    pub reliability: Vec<ReliabilityBin>,
     /// Fraction of samples whose top-1 class equals the teacher's (1 for the teacher).
     pub agreement_with_teacher: Option<f64>,
     /// Mean KL(teacher ‖ model) of the softmax outputs at T = 1.
@@ -67,14 +70,31 @@ pub fn accuracy_of(logits: &[f32], labels: &[u8], classes: usize) -> f64 {
     hits as f64 / labels.len().max(1) as f64
 }
 
-/// Expected calibration error: `Σ_b (|B_b| / n) · |acc(B_b) − conf(B_b)|` over `bins`
-/// equal-width bins of the top-1 confidence (Guo et al. 2017).
-pub fn expected_calibration_error(
+/// One bin of a reliability diagram: the samples whose top-1 confidence falls in
+/// `(lower, upper]`, their mean confidence and their accuracy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReliabilityBin {
+    /// Lower edge of the bin.
+    pub lower: f64,
+    /// Upper edge of the bin.
+    pub upper: f64,
+    /// Samples in the bin.
+    pub count: usize,
+    /// Their mean top-1 confidence (0 when empty).
+    pub confidence: f64,
+    /// Their top-1 accuracy (0 when empty).
+    pub accuracy: f64,
+}
+
+/// The reliability diagram of `logits` against `labels`: `bins` equal-width bins of the
+/// top-1 confidence (Guo et al. 2017).
+pub fn reliability(
     logits: &[f32],
     labels: &[u8],
     classes: usize,
     bins: usize,
-) -> f64 {
+) -> Vec<ReliabilityBin> {
+    let bins = bins.max(1);
     let mut count = vec![0usize; bins];
     let mut conf = vec![0f64; bins];
     let mut hits = vec![0f64; bins];
@@ -87,10 +107,34 @@ pub fn expected_calibration_error(
         conf[b] += c;
         hits[b] += (k == y as usize) as u8 as f64;
     }
-    let n = labels.len().max(1) as f64;
     (0..bins)
-        .filter(|&b| count[b] > 0)
-        .map(|b| (hits[b] - conf[b]).abs() / n)
+        .map(|b| {
+            let n = count[b].max(1) as f64;
+            ReliabilityBin {
+                lower: b as f64 / bins as f64,
+                upper: (b + 1) as f64 / bins as f64,
+                count: count[b],
+                confidence: conf[b] / n,
+                accuracy: hits[b] / n,
+            }
+        })
+        .collect()
+}
+
+/// Expected calibration error: `Σ_b (|B_b| / n) · |acc(B_b) − conf(B_b)|` over `bins`
+/// equal-width bins of the top-1 confidence (Guo et al. 2017).
+pub fn expected_calibration_error(
+    logits: &[f32],
+    labels: &[u8],
+    classes: usize,
+    bins: usize,
+) -> f64 {
+    ece_of(&reliability(logits, labels, classes, bins), labels.len())
+}
+
+fn ece_of(bins: &[ReliabilityBin], n: usize) -> f64 {
+    bins.iter()
+        .map(|b| b.count as f64 * (b.accuracy - b.confidence).abs() / n.max(1) as f64)
         .sum()
 }
 
@@ -166,6 +210,7 @@ pub fn quality(
         }
         None => (None, None),
     };
+    let bins = reliability(logits, labels, c, ece_bins);
     QualityMetrics {
         accuracy: accuracy_of(logits, labels, c),
         top5_accuracy: (c > 5).then(|| top5 as f64 / n.max(1) as f64),
@@ -174,7 +219,8 @@ pub fn quality(
         macro_f1: mean(|m| m.f1),
         per_class,
         confusion,
-        ece: expected_calibration_error(logits, labels, c, ece_bins),
+        ece: ece_of(&bins, n),
+        reliability: bins,
         agreement_with_teacher: agreement,
         kl_to_teacher: kl,
     }

@@ -4,5 +4,8 @@ mod metrics;
 mod speed;
 
 pub use crate::classifier::predict_logits;
-pub use metrics::{ClassMetrics, QualityMetrics, accuracy_of, expected_calibration_error, quality};
+pub use metrics::{
+    ClassMetrics, QualityMetrics, ReliabilityBin, accuracy_of, expected_calibration_error, quality,
+    reliability,
+};
 pub use speed::{SpeedInputs, SpeedMetrics, measure_speed};

@@ -20,6 +20,7 @@ mod ensemble;
 mod hint;
 mod kd;
 mod logit_std;
+pub mod methods;
 mod pkt;
 mod rkd;
 mod sp;
@@ -72,6 +73,53 @@ pub struct ObjectiveConfig {
     /// student may train on augmented batches (its `train.augment`). Feature terms imply it.
     #[serde(default)]
     pub online: bool,
+    /// Chosen automatically on validation data (`objective = "auto"` in the experiment file,
+    /// searched as its `[tune]` section says; see [`crate::tune`]): the other fields are then
+    /// only the defaults a sweep starts from.
+    #[serde(skip)]
+    pub auto: bool,
+}
+
+/// Reads the experiment file's `objective`: the string `"auto"` (a search on validation data,
+/// [`crate::tune`]) or a table (set by hand).
+pub fn objective_or_auto<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<ObjectiveConfig, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = ObjectiveConfig;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("\"auto\" or an [objective] table")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            if v == "auto" {
+                Ok(ObjectiveConfig::auto())
+            } else {
+                Err(E::custom(format!(
+                    "objective = {v:?}: write objective = \"auto\" (chosen on validation data) or an [objective] table"
+                )))
+            }
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            ObjectiveConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_any(Visitor)
+}
+
+/// Writes `objective` back as the experiment file has it: `"auto"` or the table.
+pub fn serialize_objective<S: serde::Serializer>(
+    objective: &ObjectiveConfig,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    if objective.auto {
+        serializer.serialize_str("auto")
+    } else {
+        objective.serialize(serializer)
+    }
 }
 
 fn default_alpha() -> f64 {
@@ -100,6 +148,18 @@ impl Default for ObjectiveConfig {
             teacher_weights: default_teacher_weights(),
             combine: Combine::default(),
             online: false,
+            auto: false,
+        }
+    }
+}
+
+impl ObjectiveConfig {
+    /// The objective of an experiment that leaves it to the search (`objective = "auto"`, or
+    /// no objective at all): the defaults, marked automatic.
+    pub fn auto() -> Self {
+        ObjectiveConfig {
+            auto: true,
+            ..ObjectiveConfig::default()
         }
     }
 }
@@ -587,6 +647,7 @@ impl Objective {
             teacher_weights: default_teacher_weights(),
             combine: Combine::default(),
             online: false,
+            auto: false,
         })
     }
 

@@ -1,4 +1,5 @@
-//! SVG charts drawn with plotters: training curves and accuracy against latency.
+//! SVG charts drawn with plotters: training curves, accuracy against latency (log scale) and
+//! the reliability diagram.
 
 use super::Report;
 use crate::error::{Error, Result};
@@ -98,17 +99,23 @@ pub fn accuracy_vs_latency(r: &Report) -> Result<String> {
             .values()
             .map(|m| 100.0 * m.quality.accuracy)
             .collect();
-        let (lmax, amin, amax) = (
-            lat.iter().cloned().fold(0.0, f64::max) * 1.25 + 1e-3,
+        let lmin = lat.iter().cloned().fold(f64::INFINITY, f64::min).max(1e-4);
+        let lmax = lat.iter().cloned().fold(0.0, f64::max).max(lmin);
+        // A decade of room on each side on the log axis, so that labels fit.
+        let (lo, hi) = (lmin / 4.0, lmax * 4.0);
+        let (amin, amax) = (
             acc.iter().cloned().fold(100.0, f64::min) - 1.0,
             acc.iter().cloned().fold(0.0, f64::max) + 1.0,
         );
         let mut chart = ChartBuilder::on(&root)
-            .caption("accuracy against batch-1 latency (p50)", ("sans-serif", 18))
+            .caption(
+                "accuracy against batch-1 latency (p50, log scale)",
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(48)
-            .build_cartesian_2d(0f64..lmax, amin.max(0.0)..amax.min(100.5))
+            .build_cartesian_2d((lo..hi).log_scale(), amin.max(0.0)..amax.min(100.5))
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -124,7 +131,7 @@ pub fn accuracy_vs_latency(r: &Report) -> Result<String> {
                 .map_err(err)?;
             // Labels of points in the right half go to their left, so that they stay inside.
             let label = format!("{name} ({} params)", m.params);
-            let anchor_right = p.0 > lmax * 0.5;
+            let anchor_right = p.0 > (lo * hi).sqrt();
             let style = TextStyle::from(("sans-serif", 13).into_font()).pos(
                 plotters::style::text_anchor::Pos::new(
                     if anchor_right {
@@ -139,6 +146,69 @@ pub fn accuracy_vs_latency(r: &Report) -> Result<String> {
                 .draw_series(std::iter::once(Text::new(label, p, style)))
                 .map_err(err)?;
         }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// The reliability diagram: accuracy against mean confidence per confidence bin, one line per
+/// model, and the diagonal of perfect calibration.
+pub fn reliability_diagram(r: &Report) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 440)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "reliability: accuracy against confidence",
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("top-1 confidence")
+            .y_desc("accuracy")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                BLACK.mix(0.4).stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("perfect calibration")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
+        for (i, (name, m)) in r.models.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let pts: Vec<(f64, f64)> = m
+                .quality
+                .reliability
+                .iter()
+                .filter(|b| b.count > 0)
+                .map(|b| (b.confidence, b.accuracy))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("{name} (ECE {:.3})", m.quality.ece))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(err)?;
         root.present().map_err(err)?;
     }
     Ok(svg)

@@ -107,6 +107,20 @@ pub fn to_markdown(r: &Report) -> String {
         "distill {} · seed {} · student seeds {:?} · evaluated on the {} · preprocessing `{}`\n",
         r.distill_version, r.seed, r.student_seeds, r.eval_set, r.preprocessing
     );
+    if let Some(v) = &r.verdict {
+        s.push_str("## Verdict\n\n");
+        for line in &v.lines {
+            let _ = writeln!(s, "{line}\n");
+        }
+        let _ = writeln!(s, "Recommendation made on the {}.\n", v.decided_on);
+    }
+    if let Some(w) = r
+        .teacher_diagnostics
+        .as_ref()
+        .and_then(|d| d.warning.as_ref())
+    {
+        let _ = writeln!(s, "**Warning:** {w}.\n");
+    }
     let _ = writeln!(s, "Training data fingerprint `{}`\n", r.dataset_fingerprint);
     let _ = writeln!(
         s,
@@ -115,17 +129,65 @@ pub fn to_markdown(r: &Report) -> String {
     );
     s.push_str("## Comparison\n\n");
     s.push_str(&summary_table(r));
-    s.push_str("\nAccuracy, macro-F1, agreement and ECE on the held-out set; `best-epoch acc` is the best per-epoch monitor accuracy. Latency at batch 1, throughput at batch ");
     let _ = writeln!(
         s,
-        "{}.\n",
+        "\nAccuracy, macro-F1, agreement and ECE on the held-out test set; `best-epoch acc` is the best per-epoch accuracy on the {}. Latency at batch 1, throughput at batch {}.\n",
+        if r.selection_set.is_empty() {
+            "monitor set"
+        } else {
+            &r.selection_set
+        },
         r.models
             .values()
             .next()
             .map_or(0, |m| m.speed.throughput_batch)
     );
-    s.push_str("![training curves](training_curves.svg)\n\n![accuracy vs latency](accuracy_vs_latency.svg)\n\n");
-    s.push_str("## Per-class F1\n\n| class |");
+    if r.seed_summary.len() == 2 && r.student_seeds.len() > 1 {
+        s.push_str("| student | test accuracy | validation accuracy (last epoch) | macro-F1 |\n|---|---:|---:|---:|\n");
+        for (name, st) in &r.seed_summary {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {:.4} ± {:.4} |",
+                st.accuracy.pct(),
+                st.last_epoch_accuracy.pct(),
+                st.macro_f1.mean,
+                st.macro_f1.std
+            );
+        }
+        let _ = writeln!(s, "\nMean ± std over seeds {:?}.\n", r.student_seeds);
+    }
+    s.push_str("![accuracy vs latency](accuracy_vs_latency.svg)\n\n![training curves](training_curves.svg)\n\n");
+    s.push_str("## Calibration\n\nHow far each model's confidence is from its accuracy (bins of the top-1 confidence on the test set); points on the diagonal are perfectly calibrated.\n\n![reliability diagram](reliability.svg)\n\n");
+    if let Some(sel) = &r.selection {
+        s.push_str(&sel.markdown);
+        s.push('\n');
+    }
+    if let Some(d) = &r.teacher_diagnostics {
+        let _ = writeln!(
+            s,
+            "## The teacher's soft labels\n\nMeasured on the recorded store ({} training rows): teacher accuracy on them {:.2}%, mean logit standard deviation per row {:.2}.\n\n| T | mean top probability | entropy (share of ln C) | mass on non-target classes |\n|---:|---:|---:|---:|",
+            d.rows,
+            100.0 * d.train_accuracy,
+            d.logit_scale
+        );
+        for at in &d.temperatures {
+            let _ = writeln!(
+                s,
+                "| {}{} | {:.3} | {:.3} | {:.3} |",
+                at.temperature,
+                if d.configured_temperature == Some(at.temperature) {
+                    " (used)"
+                } else {
+                    ""
+                },
+                at.mean_top_probability,
+                at.mean_entropy,
+                at.mean_non_target_mass
+            );
+        }
+        s.push('\n');
+    }
+    s.push_str("## Per-class precision / recall / F1 (test set)\n\n| class |");
     for name in ORDER.iter().filter(|n| r.models.contains_key(**n)) {
         let _ = write!(s, " {name} P / R / F1 |");
     }
@@ -168,8 +230,8 @@ pub fn to_markdown(r: &Report) -> String {
     if let Some(t) = &r.timings {
         let _ = writeln!(
             s,
-            "\n## Timings\n\nteacher training {:.1}s · soft-label recording {:.1}s · student runs {:.1}s",
-            t.teacher_train_s, t.record_s, t.students_train_s
+            "\n## Timings\n\nteacher training {:.1}s · soft-label recording {:.1}s · objective search {:.1}s · student runs {:.1}s",
+            t.teacher_train_s, t.record_s, t.tune_s, t.students_train_s
         );
     }
     s.push_str("\n## Confusion matrices (rows: true class, columns: predicted)\n");

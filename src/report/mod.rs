@@ -5,6 +5,9 @@
 pub(crate) mod charts;
 mod html;
 mod markdown;
+mod verdict;
+
+pub use verdict::{CLEAR_TEACHER_MARGIN, Verdict, verdict};
 
 pub(crate) use html::{PAGE_CSS, markdown_to_html_body};
 pub use markdown::{discriminator_table, summary_table, to_markdown};
@@ -101,6 +104,9 @@ pub struct Timings {
     pub record_s: f64,
     /// All student runs.
     pub students_train_s: f64,
+    /// The search behind `objective = "auto"`.
+    #[serde(default)]
+    pub tune_s: f64,
 }
 
 /// The whole comparison.
@@ -134,6 +140,29 @@ pub struct Report {
     pub objective: String,
     /// The resolved experiment (image or text).
     pub config: serde_json::Value,
+    /// The set the per-epoch accuracies, the best epoch and any automatic choice were measured
+    /// on (the validation split, or the test set when there is none).
+    #[serde(default)]
+    pub selection_set: String,
+    /// The conclusion: which student to ship, and why.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
+    /// How `objective = "auto"` chose the KD student's objective: the search's summary
+    /// (`tune.json`), absent when the objective was set by hand.
+    #[serde(default)]
+    pub selection: Option<Selection>,
+    /// How much the teacher's recorded soft labels carry.
+    #[serde(default)]
+    pub teacher_diagnostics: Option<crate::soft_labels::TeacherDiagnostics>,
+}
+
+/// The automatic choice's evidence, as the search wrote it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Selection {
+    /// The search's summary (the contents of `tune/tune.json`).
+    pub summary: serde_json::Value,
+    /// The same, for people.
+    pub markdown: String,
 }
 
 /// Size of the soft-label store.
@@ -194,14 +223,22 @@ pub fn model_report(
 pub fn write_report(report: &Report, out: &std::path::Path) -> Result<()> {
     let json = serde_json::to_vec_pretty(report).expect("report serialises");
     fsutil::write_atomic(&out.join("report.json"), &json)?;
-    let curves = charts::training_curves(report)?;
-    let tradeoff = charts::accuracy_vs_latency(report)?;
-    fsutil::write_atomic(&out.join("training_curves.svg"), curves.as_bytes())?;
-    fsutil::write_atomic(&out.join("accuracy_vs_latency.svg"), tradeoff.as_bytes())?;
+    let charts = [
+        ("training_curves.svg", charts::training_curves(report)?),
+        (
+            "accuracy_vs_latency.svg",
+            charts::accuracy_vs_latency(report)?,
+        ),
+        ("reliability.svg", charts::reliability_diagram(report)?),
+    ];
+    for (name, svg) in &charts {
+        fsutil::write_atomic(&out.join(name), svg.as_bytes())?;
+    }
     fsutil::write_atomic(&out.join("report.md"), to_markdown(report).as_bytes())?;
+    let inline: Vec<(&str, &str)> = charts.iter().map(|(n, s)| (*n, s.as_str())).collect();
     fsutil::write_atomic(
         &out.join("report.html"),
-        html::to_html(report, &curves, &tradeoff).as_bytes(),
+        html::to_html(report, &inline).as_bytes(),
     )?;
     Ok(())
 }

@@ -5,17 +5,32 @@
 //!
 //! ```text
 //! b"DSTLSOFT" | u32 LE version (1) | u32 LE header length | header JSON | rows × classes f16 LE
+//!   [ | rows × (i8 dy, i8 dx, u8 flip) ]
 //! ```
+//!
+//! A plain store has one row per training sample. A store of augmented views (offline KD with
+//! augmentation, the idea of FKD, Shen & Xing 2022, and ReLabel, Yun et al. 2021) has `K` rows
+//! per sample, sample-major: the teacher's logits for view `v` of sample `i` in row `i·K + v`,
+//! and after the logits the view itself (crop offset and flip) of each row, so that the student
+//! sees exactly the input the teacher labelled. The provenance names the views (count, padding,
+//! flip, seed); a reader that expects another kind of store is refused.
 //!
 //! The header holds the total sample count, the shard's row range, the class count, the teacher's
 //! weight hash, the dataset fingerprint, the preprocessing and a SHA-256 of the payload. Reading
 //! refuses a store that belongs to other data, another teacher or other preprocessing, and says
 //! which one differs.
 
+mod diagnostics;
+
+pub use diagnostics::{
+    AtTemperature, ONE_HOT_TOP_PROBABILITY, TeacherDiagnostics, teacher_diagnostics,
+};
+
 use crate::classifier::{Classifier, Rows};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::progress::Progress;
+use crate::vocab::{AugmentConfig, View};
 use burn::tensor::{Device, Tensor, TensorData};
 use half::f16;
 use serde::{Deserialize, Serialize};
@@ -37,6 +52,41 @@ pub struct Provenance {
     pub dataset_fingerprint: String,
     /// How images were preprocessed before the teacher saw them.
     pub preprocessing: String,
+    /// The augmented views recorded per sample (`None`: a plain store, one unaugmented row per
+    /// sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub views: Option<ViewSpec>,
+}
+
+/// How a store's augmented views were drawn ([`AugmentConfig::recorded_view`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewSpec {
+    /// Views per sample.
+    pub count: usize,
+    /// Crop padding of the draws.
+    pub crop_padding: usize,
+    /// Whether the draws flip.
+    pub hflip: bool,
+    /// Seed of the draws.
+    pub seed: u64,
+}
+
+impl ViewSpec {
+    /// The augmentation the views were drawn with.
+    pub fn augment(&self) -> AugmentConfig {
+        AugmentConfig {
+            crop_padding: self.crop_padding,
+            hflip: self.hflip,
+            views: self.count,
+        }
+    }
+}
+
+impl Provenance {
+    /// Rows per sample: the number of views, 1 for a plain store.
+    pub fn rows_per_sample(&self) -> usize {
+        self.views.as_ref().map_or(1, |v| v.count.max(1))
+    }
 }
 
 /// The header of one shard file.
@@ -96,6 +146,7 @@ pub struct ShardWriter {
     hasher: Sha256,
     rows: usize,
     encoded: Vec<u8>,
+    views: Vec<View>,
 }
 
 impl ShardWriter {
@@ -127,6 +178,7 @@ impl ShardWriter {
             hasher: Sha256::new(),
             rows: 0,
             encoded: Vec::new(),
+            views: Vec::new(),
         };
         let mut prefix = Vec::with_capacity(16 + json.len());
         prefix.extend_from_slice(MAGIC);
@@ -142,10 +194,32 @@ impl ShardWriter {
         file.write_all(bytes).map_err(|e| Error::io(&self.tmp, e))
     }
 
+    /// Rows the shard holds: its samples times the views per sample.
+    fn expected_rows(&self) -> usize {
+        (self.header.end - self.header.start) * self.header.provenance.rows_per_sample()
+    }
+
+    /// Appends whole rows of logits of a store of views, with the view of each row.
+    pub fn push_views(&mut self, logits: &[f32], views: &[View]) -> Result<()> {
+        let rows = logits.len() / self.header.num_classes.max(1);
+        if self.header.provenance.views.is_none() || views.len() != rows {
+            return Err(Error::SoftLabels {
+                path: self.path.clone(),
+                message: format!(
+                    "{} views for {rows} rows (a store of views needs one per row, a plain store none)",
+                    views.len()
+                ),
+            });
+        }
+        self.push(logits)?;
+        self.views.extend_from_slice(views);
+        Ok(())
+    }
+
     /// Appends whole rows of logits (`rows × num_classes` values), stored as f16.
     pub fn push(&mut self, logits: &[f32]) -> Result<()> {
         let classes = self.header.num_classes;
-        let expected = self.header.end - self.header.start;
+        let expected = self.expected_rows();
         let rows = logits.len() / classes;
         if !logits.len().is_multiple_of(classes) || self.rows + rows > expected {
             return Err(Error::SoftLabels {
@@ -176,12 +250,27 @@ impl ShardWriter {
     /// Checks that every row of the shard was written, writes the checksum into the header and
     /// moves the file into place. Returns its path.
     pub fn finish(mut self) -> Result<PathBuf> {
-        let expected = self.header.end - self.header.start;
+        let expected = self.expected_rows();
         if self.rows != expected {
             return Err(Error::SoftLabels {
                 path: self.path.clone(),
                 message: format!("{} rows written, the shard has {expected}", self.rows),
             });
+        }
+        if self.header.provenance.views.is_some() {
+            if self.views.len() != expected {
+                return Err(Error::SoftLabels {
+                    path: self.path.clone(),
+                    message: format!("{} views for {expected} rows", self.views.len()),
+                });
+            }
+            let bytes: Vec<u8> = self
+                .views
+                .iter()
+                .flat_map(|v| [v.dy as u8, v.dx as u8, v.flip as u8])
+                .collect();
+            self.hasher.update(&bytes);
+            self.write(&bytes)?;
         }
         let digest = std::mem::take(&mut self.hasher).finalize();
         self.header.payload_sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -232,8 +321,57 @@ where
     Ok(())
 }
 
+/// One shard as read back: its header, its logits and (a store of views) the view of each row.
+pub type Shard = (ShardHeader, Vec<f32>, Vec<View>);
+
+/// Records the `spec.count` augmented views of each of the samples `rows` of `data`: the views
+/// drawn for each sample ([`AugmentConfig::recorded_view`]), the teacher's logits for each, in
+/// batches of about `batch_size` images.
+#[allow(clippy::too_many_arguments)]
+pub fn record_views<M, R>(
+    model: &M,
+    data: &R,
+    rows: Range<usize>,
+    spec: &ViewSpec,
+    batch_size: usize,
+    device: &Device,
+    writer: &mut ShardWriter,
+    bar: &Progress,
+) -> Result<()>
+where
+    M: Classifier,
+    R: Rows<Input = M::Input> + ?Sized,
+{
+    let aug = spec.augment();
+    let samples: Vec<usize> = rows.collect();
+    let per_batch = (batch_size / spec.count.max(1)).max(1);
+    for chunk in samples.chunks(per_batch) {
+        let mut indices = Vec::with_capacity(chunk.len() * spec.count);
+        let mut views = Vec::with_capacity(chunk.len() * spec.count);
+        for &i in chunk {
+            for v in 0..spec.count {
+                indices.push(i);
+                views.push(aug.recorded_view(spec.seed, i, v));
+            }
+        }
+        let inputs = data.view_inputs(&indices, &views, device).ok_or_else(|| {
+            Error::SoftLabels {
+                path: writer.path.clone(),
+                message: "this kind of data has no augmentation, so a store of augmented views cannot be recorded: remove student.train.augment.views".into(),
+            }
+        })?;
+        let logits = model.logits(inputs);
+        writer.push_views(
+            &logits.into_data().try_to_vec::<f32>().expect("f32 logits"),
+            &views,
+        )?;
+        bar.step(|| format!("{} rows", writer.rows()));
+    }
+    Ok(())
+}
+
 /// Reads and checks one shard file: magic, version, header, payload size and checksum.
-pub fn read_shard(path: &Path) -> Result<(ShardHeader, Vec<f32>)> {
+pub fn read_shard(path: &Path) -> Result<Shard> {
     let err = |message: String| Error::SoftLabels {
         path: path.to_path_buf(),
         message,
@@ -264,7 +402,20 @@ pub fn read_shard(path: &Path) -> Result<(ShardHeader, Vec<f32>)> {
         )));
     }
     let payload = &bytes[16 + hlen..];
-    let expected = (header.end - header.start) * header.num_classes * 2;
+    let per = header.provenance.rows_per_sample();
+    if per > MAX_VIEWS {
+        return Err(err(format!("{per} views per sample; at most {MAX_VIEWS}")));
+    }
+    let rows = (header.end - header.start) * per;
+    let view_bytes = if header.provenance.views.is_some() {
+        rows * 3
+    } else {
+        0
+    };
+    let expected = rows
+        .checked_mul(header.num_classes * 2)
+        .and_then(|b| b.checked_add(view_bytes))
+        .ok_or_else(|| err("header sizes overflow".into()))?;
     if payload.len() != expected {
         return Err(err(format!(
             "truncated or padded payload: {} bytes, header says {expected}",
@@ -274,12 +425,24 @@ pub fn read_shard(path: &Path) -> Result<(ShardHeader, Vec<f32>)> {
     if fsutil::sha256_hex(payload) != header.payload_sha256 {
         return Err(err("payload checksum mismatch: the file is corrupt".into()));
     }
-    let logits = payload
+    let (logit_bytes, view_bytes) = payload.split_at(payload.len() - view_bytes);
+    let logits = logit_bytes
         .chunks_exact(2)
         .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
         .collect();
-    Ok((header, logits))
+    let views = view_bytes
+        .chunks_exact(3)
+        .map(|c| View {
+            dy: c[0] as i8,
+            dx: c[1] as i8,
+            flip: c[2] != 0,
+        })
+        .collect();
+    Ok((header, logits, views))
 }
+
+/// Most views per sample a store may hold.
+pub const MAX_VIEWS: usize = 64;
 
 /// A whole store, read back from all its shards.
 #[derive(Debug, Clone)]
@@ -294,6 +457,10 @@ pub struct SoftLabels {
     pub provenance: Provenance,
     /// Shard files read.
     pub shards: usize,
+    /// Rows per sample: 1 for a plain store, the number of views for a store of views.
+    pub views_per_sample: usize,
+    /// The view of each row (empty for a plain store).
+    pub views: Vec<View>,
 }
 
 impl SoftLabels {
@@ -316,14 +483,14 @@ impl SoftLabels {
                 "no shard files (*.dsl); run `distill record` first".into(),
             ));
         }
-        let mut shards: Vec<(ShardHeader, Vec<f32>, PathBuf)> = Vec::new();
+        let mut shards: Vec<(ShardHeader, Vec<f32>, Vec<View>, PathBuf)> = Vec::new();
         for f in files {
-            let (h, l) = read_shard(&f)?;
-            shards.push((h, l, f));
+            let (h, l, v) = read_shard(&f)?;
+            shards.push((h, l, v, f));
         }
         let first = shards[0].0.clone();
         let mut seen = vec![false; first.num_shards];
-        for (h, _, path) in &shards {
+        for (h, _, _, path) in &shards {
             if h.num_shards != first.num_shards
                 || h.num_samples != first.num_samples
                 || h.num_classes != first.num_classes
@@ -365,25 +532,60 @@ impl SoftLabels {
                 ),
             ));
         }
-        shards.sort_by_key(|(h, _, _)| h.shard_index);
-        let logits: Vec<f32> = shards.into_iter().flat_map(|(_, l, _)| l).collect();
+        shards.sort_by_key(|(h, _, _, _)| h.shard_index);
+        let mut logits = Vec::new();
+        let mut views = Vec::new();
+        for (_, l, v, _) in shards {
+            logits.extend(l);
+            views.extend(v);
+        }
         Ok(SoftLabels {
             logits,
             num_samples: first.num_samples,
             num_classes: first.num_classes,
+            views_per_sample: first.provenance.rows_per_sample(),
             provenance: first.provenance,
             shards: first.num_shards,
+            views,
         })
     }
 
-    /// The teacher's logits for the samples at `indices`, as a `[n, classes]` tensor.
+    /// The teacher's logits for the samples at `indices` (a store of views: their view 0),
+    /// as a `[n, classes]` tensor.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Tensor<2> {
+        self.batch_views(indices, None, device)
+    }
+
+    /// The teacher's logits for the samples at `indices`, seen through their views `picks[k]`
+    /// (a store of views; `None`: view 0), as a `[n, classes]` tensor.
+    pub fn batch_views(
+        &self,
+        indices: &[usize],
+        picks: Option<&[usize]>,
+        device: &Device,
+    ) -> Tensor<2> {
         let c = self.num_classes;
+        let k = self.views_per_sample;
         let mut out = Vec::with_capacity(indices.len() * c);
-        for &i in indices {
-            out.extend_from_slice(&self.logits[i * c..(i + 1) * c]);
+        for (j, &i) in indices.iter().enumerate() {
+            let row = i * k + picks.map_or(0, |p| p[j]);
+            out.extend_from_slice(&self.logits[row * c..(row + 1) * c]);
         }
         Tensor::<2>::from_data(TensorData::new(out, [indices.len(), c]), device)
+    }
+
+    /// View `pick` of sample `i` (a store of views).
+    pub fn view(&self, i: usize, pick: usize) -> View {
+        self.views[i * self.views_per_sample + pick]
+    }
+
+    /// The logits of the first view of every sample (`num_samples × num_classes`): the plain
+    /// store's logits, or view 0 of each sample of a store of views.
+    pub fn first_view_logits(&self) -> Vec<f32> {
+        let (c, k) = (self.num_classes, self.views_per_sample);
+        (0..self.num_samples)
+            .flat_map(|i| self.logits[i * k * c..(i * k + 1) * c].iter().copied())
+            .collect()
     }
 }
 
@@ -415,6 +617,20 @@ fn check_provenance(found: &Provenance, expected: &Provenance, path: &Path) -> R
             &expected.preprocessing,
         ));
     }
+    if found.views != expected.views {
+        let describe = |v: &Option<ViewSpec>| match v {
+            None => "a plain store (no augmented views)".to_string(),
+            Some(v) => format!(
+                "{} augmented views per sample (crop padding {}, flip {}, seed {})",
+                v.count, v.crop_padding, v.hflip, v.seed
+            ),
+        };
+        return Err(mismatch(
+            "kind of store",
+            &describe(&found.views),
+            &describe(&expected.views),
+        ));
+    }
     Ok(())
 }
 
@@ -427,6 +643,7 @@ mod tests {
             teacher_hash: "t".into(),
             dataset_fingerprint: "d".into(),
             preprocessing: "p".into(),
+            views: None,
         }
     }
 
@@ -494,12 +711,60 @@ mod tests {
             std::fs::read(one).unwrap(),
             std::fs::read(&streamed).unwrap()
         );
-        let (header, logits) = read_shard(&streamed).unwrap();
+        let (header, logits, _) = read_shard(&streamed).unwrap();
         assert_eq!((header.start, header.end, logits.len()), (0, 9, 27));
         assert_eq!(
             std::fs::read_dir(b.path()).unwrap().count(),
             1,
             "no temp file left"
+        );
+    }
+
+    #[test]
+    fn views_round_trip_and_a_reader_expecting_another_kind_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ViewSpec {
+            count: 2,
+            crop_padding: 3,
+            hflip: true,
+            seed: 5,
+        };
+        let mut prov = provenance();
+        prov.views = Some(spec.clone());
+        let mut h = header(0, 1, 4);
+        h.provenance = prov.clone();
+        let aug = spec.augment();
+        let views: Vec<View> = (0..4)
+            .flat_map(|i| (0..2).map(move |v| (i, v)))
+            .map(|(i, v)| aug.recorded_view(5, i, v))
+            .collect();
+        let logits: Vec<f32> = (0..8 * 3).map(|v| v as f32 * 0.25).collect();
+        let mut w = ShardWriter::create(dir.path(), &h).unwrap();
+        let e = w.push(&logits[..3 * 3]).map(|_| ());
+        assert!(e.is_ok());
+        let e = w.push_views(&logits[9..12], &[]).unwrap_err().to_string();
+        assert!(e.contains("0 views for 1 rows"), "{e}");
+        drop(w);
+        let mut w = ShardWriter::create(dir.path(), &h).unwrap();
+        w.push_views(&logits[..12], &views[..4]).unwrap();
+        w.push_views(&logits[12..], &views[4..]).unwrap();
+        w.finish().unwrap();
+        let store = SoftLabels::open(dir.path(), &prov).unwrap();
+        assert_eq!(store.views_per_sample, 2);
+        assert_eq!(store.views, views, "every view comes back as recorded");
+        assert_eq!(store.view(3, 1), views[7]);
+        let z = store.batch_views(&[3, 0], Some(&[1, 0]), &Device::flex());
+        let z = z.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(&z[..3], &logits[21..24]);
+        assert_eq!(&z[3..], &logits[..3]);
+        assert_eq!(store.first_view_logits().len(), 4 * 3);
+        // A student expecting a plain store (or other views) is refused, naming both kinds.
+        let e = SoftLabels::open(dir.path(), &provenance())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("2 augmented views per sample") && e.contains("plain store"),
+            "{e}"
         );
     }
 

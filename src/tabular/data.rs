@@ -27,11 +27,8 @@
 //! names are sorted, numerically when all of them are integers (`"2"` before `"10"`).
 
 use crate::error::{Error, Result};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 /// The most distinct values a categorical column may have in the training file. One-hot
@@ -275,35 +272,7 @@ impl TabularDataset {
     /// `fraction >= 1`, at least one row of each class stays in `rest` (so a class with a
     /// single row is never held out). `fraction` is clamped to `[0, 1]` (NaN counts as 0).
     pub fn split_stratified(&self, fraction: f64, seed: u64) -> (Self, Self) {
-        let fraction = if fraction.is_nan() {
-            0.0
-        } else {
-            fraction.clamp(0.0, 1.0)
-        };
-        let mut by_class: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
-        for (i, &y) in self.labels.iter().enumerate() {
-            by_class.entry(y).or_default().push(i);
-        }
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut held = Vec::new();
-        for rows in by_class.values_mut() {
-            let n = rows.len();
-            let mut k = (fraction * n as f64).round() as usize;
-            if fraction > 0.0 && n >= 2 {
-                k = k.max(1);
-            }
-            if fraction < 1.0 {
-                k = k.min(n - 1);
-            }
-            rows.shuffle(&mut rng);
-            held.extend_from_slice(&rows[..k]);
-        }
-        held.sort_unstable();
-        let mut is_held = vec![false; self.len()];
-        for &i in &held {
-            is_held[i] = true;
-        }
-        let rest: Vec<usize> = (0..self.len()).filter(|&i| !is_held[i]).collect();
+        let (rest, held) = crate::split::stratified_split(&self.labels, fraction, seed);
         (self.subset(&rest), self.subset(&held))
     }
 }

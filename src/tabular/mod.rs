@@ -41,10 +41,16 @@ pub struct TabularDataConfig {
     /// The classes in label order (default: the training file's labels, sorted).
     #[serde(default)]
     pub classes: Option<Vec<String>>,
-    /// Share of the training rows held out, stratified by class and seeded, to monitor each
-    /// epoch; 0 monitors on the test set.
-    #[serde(default)]
+    /// Share of the training rows held out (seeded, stratified by class) as the validation
+    /// split: the per-epoch curve, the best epoch and the automatic choice of objective, T and
+    /// α ([`crate::tune`]) are measured on it, never on the test set. Default 0.1; 0 monitors
+    /// the test set (the report then says so, and `[tune]` is refused).
+    #[serde(default = "crate::split::default_validation_fraction")]
     pub validation_fraction: f64,
+    /// Seed of the validation split (independent of `seed`, so that teachers trained with
+    /// other seeds, e.g. for an ensemble, see the same training rows).
+    #[serde(default)]
+    pub split_seed: u64,
     /// Use only the first N training rows.
     #[serde(default)]
     pub train_limit: Option<usize>,
@@ -123,6 +129,13 @@ impl TabularExperiment {
             ModelConfig::Mlp(section.model.mlp().clone())
                 .validate(&format!("{name}.model"), bad)?;
             section.train.validate(&format!("{name}.train"), bad)?;
+            if section.train.augment.is_active() || section.train.augment.views > 0 {
+                return Err(bad(
+                    &format!("{name}.train.augment"),
+                    format!("{:?}", section.train.augment),
+                    "tabular rows are not augmented: remove it",
+                ));
+            }
         }
         let classes = d.classes.as_ref().map_or(usize::MAX, |c| c.len());
         self.objective.validate(classes, bad)

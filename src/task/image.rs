@@ -35,9 +35,9 @@ impl ImageTask {
             Some(import) => {
                 let mut data = experiment.data.clone();
                 data.normalize = Some(import.normalize);
-                load_splits(&data, experiment.seed)?
+                load_splits(&data, experiment.data.split_seed)?
             }
-            None => load_splits(&experiment.data, experiment.seed)?,
+            None => load_splits(&experiment.data, experiment.data.split_seed)?,
         };
         let (h, w) = (splits.train.height, splits.train.width);
         experiment

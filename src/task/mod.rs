@@ -70,6 +70,8 @@ pub struct Settings {
     pub teacher_train: Option<TrainConfig>,
     /// The students' recipe.
     pub student_train: TrainConfig,
+    /// The search that chooses the KD student's objective (`objective = "auto"`), else `None`.
+    pub tune: Option<crate::tune::TuneConfig>,
 }
 
 impl Settings {
@@ -88,6 +90,10 @@ impl Settings {
             extra_teachers: experiment.extra_teachers.clone(),
             teacher_train,
             student_train,
+            tune: experiment
+                .objective
+                .auto
+                .then(|| experiment.tune.clone().unwrap_or_default()),
         }
     }
 

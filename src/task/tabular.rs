@@ -60,7 +60,7 @@ impl TabularTask {
             train = train.subset(&(0..n).collect::<Vec<_>>());
         }
         let validation = if d.validation_fraction > 0.0 {
-            let (rest, held) = train.split_stratified(d.validation_fraction, experiment.seed);
+            let (rest, held) = train.split_stratified(d.validation_fraction, d.split_seed);
             train = rest;
             Some(held)
         } else {

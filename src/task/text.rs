@@ -98,11 +98,11 @@ pub fn load_text_data(exp: &TextExperiment) -> Result<Splits<TextDataset>> {
     if let Some(n) = d.limit_train
         && n < train.len()
     {
-        let (_, kept) = train.split(n as f64 / train.len() as f64, exp.seed);
+        let (_, kept) = train.split(n as f64 / train.len() as f64, d.split_seed);
         train = kept;
     }
     let validation = if d.validation_fraction > 0.0 {
-        let (rest, held_out) = train.split(d.validation_fraction, exp.seed);
+        let (rest, held_out) = train.split_stratified(d.validation_fraction, d.split_seed);
         train = rest;
         Some(held_out)
     } else {

@@ -39,10 +39,16 @@ pub struct TextDataConfig {
     /// the training file, sorted.
     #[serde(default)]
     pub classes: Option<Vec<String>>,
-    /// Share of the training file held out as the monitor set (seeded split); 0 monitors on
-    /// the test set.
-    #[serde(default)]
+    /// Share of the training rows held out (seeded, stratified by class) as the validation
+    /// split: the per-epoch curve, the best epoch and the automatic choice of objective, T and
+    /// α ([`crate::tune`]) are measured on it, never on the test set. Default 0.1; 0 monitors
+    /// the test set (the report then says so, and `[tune]` is refused).
+    #[serde(default = "crate::split::default_validation_fraction")]
     pub validation_fraction: f64,
+    /// Seed of the validation split (independent of `seed`, so that teachers trained with
+    /// other seeds, e.g. for an ensemble, see the same training rows).
+    #[serde(default)]
+    pub split_seed: u64,
     /// Use only the first N training texts (after shuffling with the seed).
     #[serde(default)]
     pub limit_train: Option<usize>,
@@ -230,6 +236,13 @@ impl TextExperiment {
         }
         self.student.model.validate("student.model", bad)?;
         self.student.train.validate("student.train", bad)?;
+        if self.student.train.augment.views > 0 || self.student.train.augment.is_active() {
+            return Err(bad(
+                "student.train.augment",
+                format!("{:?}", self.student.train.augment),
+                "text is not augmented: remove it",
+            ));
+        }
         if let TextModelConfig::Pretrained(_) = self.student.model {
             return Err(bad(
                 "student.model.type",

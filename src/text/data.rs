@@ -108,6 +108,13 @@ impl TextDataset {
         kept.sort_unstable();
         (self.subset(&kept), self.subset(&held))
     }
+
+    /// A seeded split stratified by class, `(kept, held_out)` ([`crate::split::stratified_split`]).
+    pub fn split_stratified(&self, fraction: f64, seed: u64) -> (Self, Self) {
+        let labels: Vec<u8> = self.labels.iter().map(|&y| y as u8).collect();
+        let (kept, held) = crate::split::stratified_split(&labels, fraction, seed);
+        (self.subset(&kept), self.subset(&held))
+    }
 }
 
 /// One raw example: where it was, its text and its label as written.

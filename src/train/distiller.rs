@@ -130,6 +130,33 @@ impl<'a, M: Classifier> Distiller<'a, M> {
             .unwrap_or_default()
     }
 
+    /// Views per sample of the stores it reads (1: plain stores, or no store). Stores of
+    /// views recorded together share their views (the provenance checks the spec).
+    pub(crate) fn views_per_sample(&self) -> usize {
+        self.stores.first().map_or(1, |s| s.views_per_sample)
+    }
+
+    /// For the batch of training `rows`, draws one recorded view per row from `rng`: the picks
+    /// and the views, which the inputs must be built with. `None` with plain stores.
+    pub(crate) fn pick_views(
+        &self,
+        rows: &[usize],
+        rng: &mut impl rand::Rng,
+    ) -> Option<(Vec<usize>, Vec<crate::vocab::View>)> {
+        let k = self.views_per_sample();
+        let store = self.stores.first()?;
+        if k <= 1 || self.teacher.is_some() {
+            return None;
+        }
+        let picks: Vec<usize> = rows.iter().map(|_| rng.random_range(0..k)).collect();
+        let views = rows
+            .iter()
+            .zip(&picks)
+            .map(|(&i, &p)| store.view(i, p))
+            .collect();
+        Some((picks, views))
+    }
+
     /// Whether the student must expose its named features (the teacher runs online).
     pub(crate) fn online(&self) -> bool {
         self.objective.needs_online_teacher()
@@ -148,11 +175,13 @@ impl<'a, M: Classifier> Distiller<'a, M> {
     }
 
     /// The teacher's logits for the batch of training `rows` (from the stores, mixed by the
-    /// objective, or from the online teacher on the same `inputs`) and, online, its named
-    /// features; all on the autodiff device `ad`.
+    /// objective, seen through the recorded views `picks` of a store of views; or from the
+    /// online teacher on the same `inputs`) and, online, its named features; all on the
+    /// autodiff device `ad`.
     pub(crate) fn teacher_side(
         &self,
         rows: &[usize],
+        picks: Option<&[usize]>,
         inputs: &M::Input,
         device: &Device,
         ad: &Device,
@@ -164,8 +193,12 @@ impl<'a, M: Classifier> Distiller<'a, M> {
             }
             None => {
                 let z = (!self.stores.is_empty()).then(|| {
-                    self.objective
-                        .teacher_target(self.stores.iter().map(|s| s.batch(rows, ad)).collect())
+                    self.objective.teacher_target(
+                        self.stores
+                            .iter()
+                            .map(|s| s.batch_views(rows, picks, ad))
+                            .collect(),
+                    )
                 });
                 (z, Vec::new())
             }

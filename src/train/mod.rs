@@ -372,6 +372,9 @@ where
         let order = epoch_order(train.len(), job.seed, epoch);
         let mut aug_rng =
             StdRng::seed_from_u64(job.seed ^ (epoch as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let mut view_rng = StdRng::seed_from_u64(
+            job.seed.rotate_left(29) ^ (epoch as u64).wrapping_mul(0x94d0_49bb_1331_11eb),
+        );
         let bar = Progress::new(
             steps_per_epoch as u64,
             &format!("{} {}/{}", job.name, epoch + 1, epochs),
@@ -385,11 +388,32 @@ where
             }
             let global = epoch * steps_per_epoch + step;
             lr = learning_rate(job.recipe, global, total_steps, epoch);
-            let augment = augments.then_some((&job.recipe.augment, &mut aug_rng));
-            let inputs = train.inputs(chunk, augment, &ad);
+            // A store of views: each row is seen through one recorded view, the one the
+            // teacher's logits belong to. Otherwise the recipe's augmentation, if any.
+            let views = distiller.pick_views(chunk, &mut view_rng);
+            let inputs = match &views {
+                Some((_, v)) => {
+                    train
+                        .view_inputs(chunk, v, &ad)
+                        .ok_or_else(|| Error::Argument {
+                            arg: "soft labels".into(),
+                            value: "a store of augmented views".into(),
+                            reason: format!("{}: this kind of data has no augmentation", job.name),
+                        })?
+                }
+                None => {
+                    let augment = augments.then_some((&job.recipe.augment, &mut aug_rng));
+                    train.inputs(chunk, augment, &ad)
+                }
+            };
             let labels = labels_of(train, chunk, &ad);
-            let (teacher_logits, teacher_features) =
-                distiller.teacher_side(chunk, &inputs, device, &ad);
+            let (teacher_logits, teacher_features) = distiller.teacher_side(
+                chunk,
+                views.as_ref().map(|(p, _)| &p[..]),
+                &inputs,
+                device,
+                &ad,
+            );
             let (logits, student_features) = if distiller.online() {
                 trainee.model.logits_and_features(inputs)
             } else {

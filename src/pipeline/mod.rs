@@ -5,6 +5,10 @@
 //!
 //! Everything lives under one output folder ([`crate::layout`]).
 
+mod search;
+
+pub use search::tune;
+
 pub use crate::layout::{
     checkpoint_dir, import_summary_path, soft_labels_dir, student_path, teacher_path,
 };
@@ -13,6 +17,7 @@ pub use crate::train::{history_path, load_history};
 pub use crate::vocab::StudentKind;
 
 use crate::classifier::{Classifier, EVAL_BATCH, Rows, predict_logits};
+use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::eval::{SpeedMetrics, measure_speed, quality};
 use crate::fsutil;
@@ -20,7 +25,8 @@ use crate::objective::Objective;
 use crate::progress::Progress;
 use crate::report::{ModelReport, Report, SeedSummary, Stat, Timings, model_report, store_info};
 use crate::soft_labels::{
-    Provenance, ShardHeader, ShardWriter, SoftLabels, record_rows, shard_range,
+    Provenance, ShardHeader, ShardWriter, SoftLabels, TeacherDiagnostics, ViewSpec, record_rows,
+    record_views, shard_range, teacher_diagnostics,
 };
 pub use crate::task::save_trained;
 use crate::task::{Settings, Task, feature_pairs};
@@ -87,6 +93,19 @@ pub fn provenance<T: Task>(task: &T, teacher: &Path) -> Result<Provenance> {
         teacher_hash: fsutil::sha256_hex(&fsutil::read(teacher)?),
         dataset_fingerprint: task.data_fingerprint(),
         preprocessing: task.preprocessing(),
+        views: view_spec(task.settings()),
+    })
+}
+
+/// The augmented views a store for this experiment holds: `student.train.augment.views` of
+/// them, drawn with its padding and flip and the experiment's seed (`None`: a plain store).
+pub fn view_spec(settings: &Settings) -> Option<ViewSpec> {
+    let a = &settings.student_train.augment;
+    (a.views > 0).then_some(ViewSpec {
+        count: a.views,
+        crop_padding: a.crop_padding,
+        hflip: a.hflip,
+        seed: settings.seed,
     })
 }
 
@@ -162,7 +181,12 @@ pub fn record_soft_labels<T: Task>(
         store,
         shard,
         opts,
-        &mut |rows, bar, writer| record_rows(&model, train, rows, batch, &opts.device, writer, bar),
+        &mut |rows, bar, writer| match view_spec(task.settings()) {
+            None => record_rows(&model, train, rows, batch, &opts.device, writer, bar),
+            Some(spec) => {
+                record_views(&model, train, rows, &spec, batch, &opts.device, writer, bar)
+            }
+        },
     )
 }
 
@@ -265,6 +289,9 @@ pub struct StudentRun<'a> {
     pub seed: u64,
     /// The weights file written at the end.
     pub weights: &'a Path,
+    /// The training recipe, when not the experiment's student recipe (the search's short
+    /// budgets).
+    pub recipe: Option<&'a TrainConfig>,
 }
 
 /// Step 3: trains one student (KD against the stores, or the baseline) with `seed`, into
@@ -279,7 +306,7 @@ pub fn train_student<T: Task>(
     opts: &RunOptions,
 ) -> Result<Trained<T::Model>> {
     let objective = match kind {
-        StudentKind::Kd => Objective::new(task.settings().objective.clone()),
+        StudentKind::Kd => Objective::new(crate::tune::kd_objective(task, &opts.out)?),
         StudentKind::Baseline => Objective::hard_labels_only(),
     };
     let stores = if kind == StudentKind::Kd {
@@ -299,6 +326,7 @@ pub fn train_student<T: Task>(
             },
             seed,
             weights: &student_path(&opts.out, kind, seed),
+            recipe: None,
         },
         opts,
     )
@@ -335,15 +363,18 @@ pub fn train_student_as<T: Task>(
     let job = TrainJob {
         name: run.name,
         model_key: task.model_key(Role::Student),
-        recipe: &settings.student_train,
+        recipe: run.recipe.unwrap_or(&settings.student_train),
         train: &splits.train,
         monitor: splits.monitor(),
         objective: run.objective,
         soft_labels: &stores,
         seed: run.seed,
-        // Recorded soft labels belong to unaugmented inputs; an online teacher sees the same
-        // augmented batch as the student.
-        augment: run.objective.config().online,
+        // Plain recorded soft labels belong to unaugmented inputs; an online teacher sees the
+        // same augmented batch as the student, and a store of views says which view each
+        // soft label belongs to (the loop draws them). The no-KD student augments as the KD
+        // student does, so that the two differ by the teacher alone.
+        augment: run.objective.config().online
+            || run.recipe.unwrap_or(&settings.student_train).augment.views > 0,
         checkpoint_dir: &checkpoint_dir(&opts.out, run.name),
         resume: opts.resume,
         progress: opts.progress,
@@ -393,6 +424,32 @@ pub fn ensure_teacher_and_store<T: Task>(
     Ok(())
 }
 
+/// How much the soft labels in `store` carry ([`crate::soft_labels::teacher_diagnostics`]),
+/// at T = 1, 2, 4, 8 and the experiment's T, or at the search's temperatures.
+pub fn diagnose<T: Task>(task: &T, store: &SoftLabels) -> TeacherDiagnostics {
+    let settings = task.settings();
+    let (temperatures, configured) = match &settings.tune {
+        Some(t) => (t.temperatures.clone(), None),
+        None => {
+            let t = settings.objective.temperature;
+            let mut temps = vec![1.0, 2.0, 4.0, 8.0];
+            if !temps.contains(&t) {
+                temps.push(t);
+                temps.sort_by(f64::total_cmp);
+            }
+            (temps, Some(t))
+        }
+    };
+    let train = &task.splits(Role::Teacher).train;
+    teacher_diagnostics(
+        &store.first_view_logits(),
+        train.labels(),
+        store.num_classes,
+        &temperatures,
+        configured,
+    )
+}
+
 /// Runs every step and writes the report; with `resume`, finished steps are reused. The data
 /// was read and checked when `task` was loaded, before anything is written here.
 pub fn run_all<T: Task>(task: &T, opts: &RunOptions) -> Result<Report> {
@@ -411,6 +468,14 @@ pub fn run_all<T: Task>(task: &T, opts: &RunOptions) -> Result<Report> {
     ensure_teacher_and_store(task, opts, &mut timings)?;
     let teacher = teacher_path(&opts.out);
     let stores = open_teacher_stores(task, &teacher, &soft_labels_dir(&opts.out), wanted)?;
+    if let Some(w) = diagnose(task, &stores[0]).warning {
+        eprintln!("warning: {w}");
+    }
+    if settings.tune.is_some() {
+        let t = Instant::now();
+        tune(task, opts)?;
+        timings.tune_s = t.elapsed().as_secs_f64();
+    }
     let t = Instant::now();
     for &seed in &settings.student_seeds {
         for kind in [StudentKind::Kd, StudentKind::Baseline] {
@@ -554,6 +619,50 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
             .report)
         })?;
     let splits = task.splits(Role::Student);
+    let unit = task.kind().unit();
+    let selection_set = match &splits.validation {
+        Some(v) => format!(
+            "validation split, {} {unit} held out of the training set (seeded, stratified)",
+            v.len()
+        ),
+        None => format!(
+            "test set, {} {unit} (no validation split)",
+            splits.test.len()
+        ),
+    };
+    let teacher_validation = match &task.splits(Role::Teacher).validation {
+        Some(v) => {
+            let model = load_model(task, Role::Teacher, &teacher_path(&opts.out), &opts.device)?;
+            let logits = predict_logits(&model, v, EVAL_BATCH, &opts.device);
+            Some(crate::eval::accuracy_of(
+                &logits,
+                v.labels(),
+                v.num_classes(),
+            ))
+        }
+        None => None,
+    };
+    let verdict = crate::report::verdict(
+        &seed_summary,
+        &models,
+        splits.validation.as_ref().map(|_| selection_set.as_str()),
+        teacher_validation,
+    );
+    let selection = match settings.tune {
+        Some(_) => {
+            let summary = crate::tune::read_summary(&opts.out)?;
+            Some(crate::report::Selection {
+                markdown: crate::tune::to_markdown(&summary),
+                summary: serde_json::to_value(&summary)
+                    .map_err(|e| Error::Report(e.to_string()))?,
+            })
+        }
+        None => None,
+    };
+    let teacher_diagnostics =
+        open_soft_labels(task, &teacher_path(&opts.out), &soft_labels_dir(&opts.out))
+            .ok()
+            .map(|store| diagnose(task, &store));
     let report = Report {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),
         seed: settings.seed,
@@ -567,11 +676,18 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         seed_summary,
         soft_labels: store_info(&soft_labels_dir(&opts.out), splits.train.len()),
         timings,
-        objective: settings.objective.describe(),
+        objective: crate::tune::kd_objective(task, &opts.out)?.describe(),
         config: task.config_json()?,
+        selection_set,
+        verdict,
+        selection,
+        teacher_diagnostics,
     };
     crate::report::write_report(&report, &opts.out)?;
     println!("{}", crate::report::summary_table(&report));
+    if let Some(v) = &report.verdict {
+        println!("{}", v.lines.join("\n").replace("**", ""));
+    }
     Ok(report)
 }
 

@@ -1,0 +1,150 @@
+//! The answer to the user's question, first: is the KD student better than the same student
+//! trained alone, by how much against the seed spread, what it keeps of the teacher at what
+//! size and latency, and which student to ship. The recommendation is made on the validation
+//! split (never on the test set) when there is one.
+
+use super::{ModelReport, SeedSummary, Stat};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The comparison's conclusion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verdict {
+    /// `student_kd` or `student_baseline`: the student to ship.
+    pub ship: String,
+    /// The set the recommendation was made on.
+    pub decided_on: String,
+    /// KD student minus no-KD student, mean over seeds, on the set decided on.
+    pub difference_decided: f64,
+    /// KD student minus no-KD student, mean test accuracy over seeds.
+    pub difference_test: f64,
+    /// The larger of the two students' seed standard deviations on the test set (0 with one
+    /// seed).
+    pub seed_spread: f64,
+    /// The KD student's mean test accuracy over the teacher's.
+    pub accuracy_kept: f64,
+    /// Teacher parameters over student parameters.
+    pub params_ratio: f64,
+    /// Teacher batch-1 p50 latency over the student's.
+    pub latency_ratio: f64,
+    /// The teacher's accuracy on the validation split, when there is one.
+    pub teacher_validation: Option<f64>,
+    /// Set when the teacher is not clearly better than the no-KD student on validation.
+    pub weak_teacher: Option<String>,
+    /// The verdict for people, one sentence per line.
+    pub lines: Vec<String>,
+}
+
+/// Points (of accuracy) by which the teacher must beat the no-KD student on validation to count
+/// as clearly better.
+pub const CLEAR_TEACHER_MARGIN: f64 = 0.01;
+
+/// The verdict from the students' summaries over seeds and the models' reports; `validation`
+/// says whether the students' monitor accuracies are on a validation split (else the test set
+/// was monitored and the recommendation falls back on it, and says so); `teacher_validation` is
+/// the teacher's validation accuracy.
+pub fn verdict(
+    summary: &BTreeMap<String, SeedSummary>,
+    models: &BTreeMap<String, ModelReport>,
+    validation: Option<&str>,
+    teacher_validation: Option<f64>,
+) -> Option<Verdict> {
+    let kd = summary.get("student_kd")?;
+    let base = summary.get("student_baseline")?;
+    let teacher = models.get("teacher")?;
+    let student = models.get("student_kd")?;
+    let (kd_sel, base_sel, decided_on): (&Stat, &Stat, String) = match validation {
+        Some(set) => (&kd.last_epoch_accuracy, &base.last_epoch_accuracy, set.to_string()),
+        None => (
+            &kd.accuracy,
+            &base.accuracy,
+            "test set (there is no validation split, so this choice flatters the winner: set data.validation_fraction)".to_string(),
+        ),
+    };
+    let difference_decided = kd_sel.mean - base_sel.mean;
+    let difference_test = kd.accuracy.mean - base.accuracy.mean;
+    let seed_spread = kd.accuracy.std.max(base.accuracy.std);
+    let ship_kd = difference_decided > 0.0;
+    let seeds = kd.seeds.len();
+    let pts = |x: f64| 100.0 * x;
+    let mut lines = Vec::new();
+    let spread_note = if seeds < 2 {
+        "one seed, so no spread was measured".to_string()
+    } else if difference_test.abs() <= seed_spread {
+        format!(
+            "within the seed spread (±{:.2} over {seeds} seeds)",
+            pts(seed_spread)
+        )
+    } else {
+        format!(
+            "beyond the seed spread (±{:.2} over {seeds} seeds)",
+            pts(seed_spread)
+        )
+    };
+    let set_name = if validation.is_some() {
+        "validation"
+    } else {
+        "test"
+    };
+    if ship_kd {
+        lines.push(format!(
+            "**Ship the KD student.** On {set_name} it beats the same student trained without KD by {:+.2} points ({} against {}).",
+            pts(difference_decided),
+            kd_sel.pct(),
+            base_sel.pct()
+        ));
+    } else {
+        lines.push(format!(
+            "**Ship the no-KD student: distillation did not help here.** On {set_name} the KD student is {:+.2} points against the same student trained alone ({} against {}).",
+            pts(difference_decided),
+            kd_sel.pct(),
+            base_sel.pct()
+        ));
+    }
+    lines.push(format!(
+        "On the test set: KD {} against no KD {} ({:+.2} points, {spread_note}).",
+        kd.accuracy.pct(),
+        base.accuracy.pct(),
+        pts(difference_test)
+    ));
+    let accuracy_kept = kd.accuracy.mean / teacher.quality.accuracy.max(1e-12);
+    let params_ratio = teacher.params as f64 / student.params.max(1) as f64;
+    let latency_ratio =
+        teacher.speed.latency_ms_b1_p50 / student.speed.latency_ms_b1_p50.max(1e-12);
+    lines.push(format!(
+        "Against the teacher ({:.2}%): the KD student keeps {:.1}% of its accuracy with {:.1}× fewer parameters and {:.1}× lower batch-1 latency.",
+        pts(teacher.quality.accuracy),
+        100.0 * accuracy_kept,
+        params_ratio,
+        latency_ratio
+    ));
+    let weak_teacher = match teacher_validation {
+        Some(t) if t - base_sel.mean < CLEAR_TEACHER_MARGIN => Some(format!(
+            "The teacher is not clearly better than the student alone on validation ({:.2}% against {:.2}%): there is little to distil. Use a stronger teacher (a larger model, more epochs, or fine-tuning a pre-trained encoder's top layers: `finetune_layers`).",
+            pts(t),
+            pts(base_sel.mean)
+        )),
+        _ => None,
+    };
+    if let Some(w) = &weak_teacher {
+        lines.push(w.clone());
+    }
+    Some(Verdict {
+        ship: if ship_kd {
+            "student_kd"
+        } else {
+            "student_baseline"
+        }
+        .into(),
+        decided_on,
+        difference_decided,
+        difference_test,
+        seed_spread,
+        accuracy_kept,
+        params_ratio,
+        latency_ratio,
+        teacher_validation,
+        weak_teacher,
+        lines,
+    })
+}
