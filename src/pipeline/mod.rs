@@ -183,9 +183,7 @@ pub fn record_soft_labels<T: Task>(
         opts,
         &mut |rows, bar, writer| match view_spec(task.settings()) {
             None => record_rows(&model, train, rows, batch, &opts.device, writer, bar),
-            Some(spec) => {
-                record_views(&model, train, rows, &spec, batch, &opts.device, writer, bar)
-            }
+            Some(_) => record_views(&model, train, rows, batch, &opts.device, writer, bar),
         },
     )
 }

@@ -148,3 +148,87 @@ pub fn verdict(
         lines,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{SpeedMetrics, quality};
+
+    fn model(params: usize, p50: f64, accuracy_of_4: usize) -> ModelReport {
+        // Four samples of two classes; the first `accuracy_of_4` are right.
+        let logits: Vec<f32> = (0..4)
+            .flat_map(|i| {
+                if i < accuracy_of_4 {
+                    [2.0, 0.0]
+                } else {
+                    [0.0, 2.0]
+                }
+            })
+            .collect();
+        let q = quality(&logits, &[0, 0, 0, 0], &["a".into(), "b".into()], None, 10);
+        let speed = SpeedMetrics {
+            latency_ms_b1_p50: p50,
+            latency_ms_b1_p99: p50,
+            throughput_per_s: 1.0,
+            throughput_batch: 1,
+            latency_runs: 1,
+        };
+        super::super::model_report("m".into(), 1, params, 1, q, speed, Vec::new())
+    }
+
+    fn summary(test: &[f64], validation: &[f64]) -> SeedSummary {
+        SeedSummary {
+            seeds: (1..=test.len() as u64).collect(),
+            accuracy: Stat::of(test.to_vec()),
+            last_epoch_accuracy: Stat::of(validation.to_vec()),
+            best_epoch_accuracy: Stat::of(validation.to_vec()),
+            macro_f1: Stat::of(test.to_vec()),
+            agreement_with_teacher: Stat::of(test.to_vec()),
+        }
+    }
+
+    fn inputs(
+        kd_val: &[f64],
+        base_val: &[f64],
+    ) -> (BTreeMap<String, SeedSummary>, BTreeMap<String, ModelReport>) {
+        let mut s = BTreeMap::new();
+        s.insert("student_kd".into(), summary(&[0.80, 0.82], kd_val));
+        s.insert("student_baseline".into(), summary(&[0.81, 0.83], base_val));
+        let mut m = BTreeMap::new();
+        m.insert("teacher".into(), model(1000, 2.0, 4));
+        m.insert("student_kd".into(), model(100, 0.5, 3));
+        m.insert("student_baseline".into(), model(100, 0.5, 3));
+        (s, m)
+    }
+
+    #[test]
+    fn the_student_to_ship_is_decided_on_validation_and_a_weak_teacher_is_named() {
+        // KD better on validation, worse on test: shipped on validation, the test said plainly.
+        let (s, m) = inputs(&[0.90, 0.92], &[0.88, 0.90]);
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95)).unwrap();
+        assert_eq!(v.ship, "student_kd");
+        assert!((v.difference_decided - 0.02).abs() < 1e-9);
+        assert!((v.difference_test + 0.01).abs() < 1e-9);
+        assert!(
+            v.lines[1].contains("-1.00 points") && v.lines[1].contains("within the seed spread")
+        );
+        assert!((v.params_ratio - 10.0).abs() < 1e-9 && (v.latency_ratio - 4.0).abs() < 1e-9);
+        assert!((v.accuracy_kept - 0.81).abs() < 1e-9);
+        assert!(v.weak_teacher.is_none());
+        // No better on validation: the no-KD student, said plainly.
+        let (s, m) = inputs(&[0.88, 0.90], &[0.88, 0.90]);
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95)).unwrap();
+        assert_eq!(v.ship, "student_baseline");
+        assert!(v.lines[0].contains("did not help"), "{}", v.lines[0]);
+        // A teacher within a point of the student alone on validation is flagged.
+        let v = verdict(&s, &m, Some("validation split"), Some(0.895)).unwrap();
+        let w = v.weak_teacher.expect("flagged");
+        assert!(
+            w.contains("not clearly better") && w.contains("89.50%"),
+            "{w}"
+        );
+        // Without a validation split the fallback says what it flatters.
+        let v = verdict(&s, &m, None, None).unwrap();
+        assert!(v.decided_on.contains("test set") && v.decided_on.contains("flatters"));
+    }
+}

@@ -324,15 +324,13 @@ where
 /// One shard as read back: its header, its logits and (a store of views) the view of each row.
 pub type Shard = (ShardHeader, Vec<f32>, Vec<View>);
 
-/// Records the `spec.count` augmented views of each of the samples `rows` of `data`: the views
-/// drawn for each sample ([`AugmentConfig::recorded_view`]), the teacher's logits for each, in
-/// batches of about `batch_size` images.
-#[allow(clippy::too_many_arguments)]
+/// Records the augmented views the `writer`'s provenance names for each of the samples `rows`
+/// of `data`: the views drawn for each sample ([`AugmentConfig::recorded_view`]), the
+/// teacher's logits for each, in batches of about `batch_size` images.
 pub fn record_views<M, R>(
     model: &M,
     data: &R,
     rows: Range<usize>,
-    spec: &ViewSpec,
     batch_size: usize,
     device: &Device,
     writer: &mut ShardWriter,
@@ -342,6 +340,15 @@ where
     M: Classifier,
     R: Rows<Input = M::Input> + ?Sized,
 {
+    let spec = writer
+        .header
+        .provenance
+        .views
+        .clone()
+        .ok_or_else(|| Error::SoftLabels {
+            path: writer.path.clone(),
+            message: "a plain store has no views to record".into(),
+        })?;
     let aug = spec.augment();
     let samples: Vec<usize> = rows.collect();
     let per_batch = (batch_size / spec.count.max(1)).max(1);

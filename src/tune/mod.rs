@@ -48,7 +48,8 @@ pub struct TuneConfig {
     /// The reduction factor: the best `1/keep` of a rung go on, with `keep` times its epochs.
     #[serde(default = "default_keep")]
     pub keep: usize,
-    /// Seeds of the last rung (earlier rungs use the first alone).
+    /// Seeds of the last rung (earlier rungs use the first alone); they are 1001, 1002, …, apart
+    /// from the students' seeds.
     #[serde(default = "default_final_seeds")]
     pub final_seeds: usize,
     /// Most student epochs the whole search may train (no-KD reference included); the
@@ -194,6 +195,10 @@ pub struct Plan {
     pub keep: usize,
 }
 
+/// The search's seeds are `SEARCH_SEED_BASE + 1, + 2, …`: never the students' own seeds, so
+/// that the students the report compares are not the very runs the choice was made on.
+pub const SEARCH_SEED_BASE: u64 = 1000;
+
 /// Epochs each run of a rung trains: the full budget at the last rung, `keep` times fewer at
 /// each rung before (at least one).
 fn rung_epochs(full: usize, rungs: usize, keep: usize) -> Vec<usize> {
@@ -265,7 +270,7 @@ pub fn plan(config: &TuneConfig, full_epochs: usize, classes: usize, seed: u64) 
             } else {
                 1
             };
-            (1..=n as u64).collect()
+            (1..=n as u64).map(|s| SEARCH_SEED_BASE + s).collect()
         })
         .collect();
     let mut n = points.len();
@@ -552,7 +557,7 @@ mod tests {
         assert_eq!(counts, vec![48, 16, 6]);
         // (48 + 1)·1 + (16 + 1)·3 + (6 + 1)·10·2 seeds.
         assert_eq!(p.epochs, 49 + 51 + 140);
-        assert_eq!(p.rungs[2].seeds, vec![1, 2]);
+        assert_eq!(p.rungs[2].seeds, vec![1001, 1002]);
         // Two classes: DKD is left out, with the reason.
         let p = plan(&TuneConfig::default(), 10, 2, 1).unwrap();
         assert_eq!(p.points.len(), 36);
