@@ -88,6 +88,7 @@ pub fn tune<T: Task>(task: &T, opts: &RunOptions) -> Result<TuneSummary> {
         .map(|r| (r.candidates + 1) * r.seeds.len())
         .sum();
     let mut done = 0;
+    let mut trained: std::collections::HashMap<String, TuneRun> = Default::default();
     for (k, rung) in plan.rungs.iter().enumerate() {
         let recipe = TrainConfig {
             epochs: rung.epochs,
@@ -104,9 +105,12 @@ pub fn tune<T: Task>(task: &T, opts: &RunOptions) -> Result<TuneSummary> {
                 let key = run_key(task, &objective, &recipe, seed);
                 let name = run_name(p, rung.epochs, seed);
                 let path = runs.join(format!("{name}.json"));
-                let cached = match opts.resume {
-                    true => read_run(&path).filter(|r| r.key == key),
-                    false => None,
+                // A run this call already trained (rungs of equal epochs, short budgets), or,
+                // resuming, one an earlier call finished with the same key.
+                let cached = match (trained.get(&name), opts.resume) {
+                    (Some(r), _) => Some(r.clone()),
+                    (None, true) => read_run(&path).filter(|r| r.key == key),
+                    (None, false) => None,
                 };
                 let run = match cached {
                     Some(r) => r,
@@ -114,6 +118,7 @@ pub fn tune<T: Task>(task: &T, opts: &RunOptions) -> Result<TuneSummary> {
                         let r = search.train_one(p, &objective, &recipe, seed, &name, &key)?;
                         let json = serde_json::to_vec_pretty(&r).expect("run serialises");
                         fsutil::write_atomic(&path, &json)?;
+                        trained.insert(name.clone(), r.clone());
                         r
                     }
                 };
