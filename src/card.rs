@@ -28,6 +28,10 @@ pub struct ModelCard {
     pub normalize: Normalize,
     /// The distill version that wrote it.
     pub distill_version: String,
+    /// What made the model and the checksum of its tensors ([`crate::artefact`]); absent until
+    /// the save is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<crate::artefact::Stamp>,
 }
 
 impl ModelCard {
@@ -45,6 +49,7 @@ impl ModelCard {
             class_names: experiment.class_names(),
             normalize,
             distill_version: env!("CARGO_PKG_VERSION").to_string(),
+            stamp: None,
         }
     }
 
@@ -66,14 +71,58 @@ impl ModelCard {
             .load(weights)
     }
 
-    /// Reads the card beside `weights`.
+    /// Reads the card beside `weights`, refusing values that cannot have been trained with
+    /// (a zero or non-finite normalisation, an empty input, no classes).
     pub fn load_for(weights: &Path) -> Result<Self> {
         let path = Self::path_for(weights);
         let bytes = fsutil::read(&path)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Weights {
-            path,
+        let card: Self = serde_json::from_slice(&bytes).map_err(|e| Error::Weights {
+            path: path.clone(),
             message: format!("unreadable model card: {e}"),
-        })
+        })?;
+        let bad = |field: &str, value: String, reason: &str| Error::ConfigValue {
+            path: path.clone(),
+            field: field.into(),
+            value,
+            reason: reason.into(),
+        };
+        let n = card.normalize;
+        if !(n.std.is_finite() && n.std > 0.0) {
+            return Err(bad(
+                "normalize.std",
+                n.std.to_string(),
+                "must be a positive number",
+            ));
+        }
+        if !n.mean.is_finite() {
+            return Err(bad(
+                "normalize.mean",
+                n.mean.to_string(),
+                "must be a finite number",
+            ));
+        }
+        let [c, h, w] = card.input;
+        if c == 0
+            || h == 0
+            || w == 0
+            || h > crate::data::idx::MAX_IMAGE_SIDE
+            || w > crate::data::idx::MAX_IMAGE_SIDE
+            || c > 4
+        {
+            return Err(bad(
+                "input",
+                format!("{:?}", card.input),
+                "must be [channels 1..=4, height, width] with sides 1..=4096",
+            ));
+        }
+        if card.class_names.len() < 2 || card.class_names.len() > crate::limits::MAX_CLASSES {
+            return Err(bad(
+                "class_names",
+                format!("{} names", card.class_names.len()),
+                "need 2 or more classes",
+            ));
+        }
+        Ok(card)
     }
 }
 
@@ -108,6 +157,10 @@ pub struct TabularModelCard {
     pub standardize: Standardize,
     /// The distill version that wrote it.
     pub distill_version: String,
+    /// What made the model and the checksum of its tensors ([`crate::artefact`]); absent until
+    /// the save is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<crate::artefact::Stamp>,
 }
 
 impl TabularModelCard {
@@ -117,13 +170,45 @@ impl TabularModelCard {
         fsutil::write_atomic(&ModelCard::path_for(weights), &json)
     }
 
-    /// Reads the card beside `weights`.
+    /// Reads the card beside `weights`, refusing a standardisation that cannot have been
+    /// trained with (zero or non-finite statistics, or as many as the features).
     pub fn load_for(weights: &Path) -> Result<Self> {
         let path = ModelCard::path_for(weights);
-        serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| Error::Weights {
-            path,
-            message: format!("unreadable tabular model card: {e}"),
-        })
+        let card: Self =
+            serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| Error::Weights {
+                path: path.clone(),
+                message: format!("unreadable tabular model card: {e}"),
+            })?;
+        let bad = |field: String, value: String, reason: &str| Error::ConfigValue {
+            path: path.clone(),
+            field,
+            value,
+            reason: reason.into(),
+        };
+        let s = &card.standardize;
+        let features = card.schema.num_features();
+        if s.mean.len() != features || s.std.len() != features {
+            return Err(bad(
+                "standardize".into(),
+                format!("{} means, {} stds", s.mean.len(), s.std.len()),
+                &format!("the schema encodes {features} features: one of each per feature"),
+            ));
+        }
+        if let Some(i) = s.std.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(bad(
+                format!("standardize.std[{i}]"),
+                s.std[i].to_string(),
+                "must be a positive number",
+            ));
+        }
+        if let Some(i) = s.mean.iter().position(|v| !v.is_finite()) {
+            return Err(bad(
+                format!("standardize.mean[{i}]"),
+                s.mean[i].to_string(),
+                "must be a finite number",
+            ));
+        }
+        Ok(card)
     }
 
     /// The model of this card with `weights` loaded, in evaluation mode.

@@ -369,6 +369,26 @@ impl EvalConfig {
                 return Err(bad(field, "0".into(), "must be at least 1"));
             }
         }
+        use crate::limits::*;
+        at_most(
+            "evaluation.latency_runs",
+            self.latency_runs,
+            MAX_LATENCY_RUNS,
+            bad,
+        )?;
+        at_most(
+            "evaluation.warmup_runs",
+            self.warmup_runs,
+            MAX_WARMUP_RUNS,
+            bad,
+        )?;
+        at_most(
+            "evaluation.throughput_batch",
+            self.throughput_batch,
+            MAX_BATCH,
+            bad,
+        )?;
+        at_most("evaluation.ece_bins", self.ece_bins, MAX_ECE_BINS, bad)?;
         Ok(())
     }
 }
@@ -484,6 +504,15 @@ impl DataConfig {
                 "need at least 2 classes",
             ));
         }
+        crate::limits::at_most(
+            "data.num_classes",
+            self.num_classes,
+            crate::limits::MAX_CLASSES,
+            bad,
+        )?;
+        if let Some(names) = &self.class_names {
+            crate::vocab::check_unique_names("data.class_names", names, bad)?;
+        }
         if let Some(names) = &self.class_names
             && names.len() != self.num_classes
         {
@@ -565,6 +594,14 @@ impl DataConfig {
 
 impl TrainConfig {
     pub(crate) fn validate(&self, prefix: &str, bad: BadField) -> Result<()> {
+        use crate::limits::{MAX_BATCH, MAX_EPOCHS, at_most};
+        at_most(&format!("{prefix}.epochs"), self.epochs, MAX_EPOCHS, bad)?;
+        at_most(
+            &format!("{prefix}.batch_size"),
+            self.batch_size,
+            MAX_BATCH,
+            bad,
+        )?;
         if self.epochs == 0 {
             return Err(bad(
                 &format!("{prefix}.epochs"),

@@ -19,35 +19,128 @@ pub fn create_dir_all(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
 }
 
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically: a temporary sibling, flushed to disk, renamed onto
+/// `path`, then the folder flushed so that the rename survives a power cut. The temporary file
+/// is removed on every failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_dir_all(parent)?;
-    }
-    let tmp = temp_path(path);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    rename(&tmp, path)
+    write_atomic_with(path, |tmp| {
+        use std::io::Write;
+        let mut file = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+        file.write_all(bytes).map_err(|e| Error::io(tmp, e))?;
+        file.sync_all().map_err(|e| Error::io(tmp, e))
+    })
 }
 
-/// Runs `write` against a temporary path, then renames the result onto `path`.
-/// The temporary file is removed if `write` fails.
+/// Runs `write` against a temporary path, then renames the result onto `path` and flushes the
+/// folder. The temporary file (or folder) is removed if `write` or the rename fails.
 pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_dir_all(parent)?;
     }
     let tmp = temp_path(path);
-    match write(&tmp) {
-        Ok(()) => rename(&tmp, path),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+    let done = write(&tmp).and_then(|()| rename(&tmp, path));
+    if done.is_err() {
+        remove_temp(&tmp);
+    }
+    done?;
+    sync_parent(path);
+    Ok(())
+}
+
+/// Removes a temporary file or folder, ignoring what is not there.
+fn remove_temp(tmp: &Path) {
+    if tmp.is_dir() {
+        let _ = std::fs::remove_dir_all(tmp);
+    } else {
+        let _ = std::fs::remove_file(tmp);
     }
 }
 
 /// Renames `from` onto `to`.
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).map_err(|e| Error::io(to, e))
+}
+
+/// Flushes the folder holding `path` (its entries: a rename into it), where the platform can.
+/// Best effort: a file system that cannot flush a folder is not an error.
+pub fn sync_parent(path: &Path) {
+    if let Some(parent) = path.parent() {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if let Ok(dir) = std::fs::File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+}
+
+/// Whether `name` is a temporary name [`temp_path`] gives, and the process id in it.
+fn temp_pid(name: &str) -> Option<u32> {
+    let stem = name.strip_suffix(".tmp")?;
+    let (_, pid) = stem.rsplit_once('.')?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is running (Linux: `/proc/PID`; elsewhere only this process is known
+/// to be).
+fn alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc = Path::new("/proc");
+    proc.is_dir() && proc.join(pid.to_string()).exists()
+}
+
+/// Removes the temporary siblings of `path` ([`temp_path`]) whose process is no longer running.
+pub fn sweep_temps_of(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = entry_name.strip_prefix(&prefix)
+            && let Some(pid) = rest
+                .strip_suffix(".tmp")
+                .and_then(|p| p.parse::<u32>().ok())
+            && !alive(pid)
+        {
+            remove_temp(&entry.path());
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+/// Removes the temporary files and folders that killed processes left under `dir` (down to
+/// `depth` levels), those whose process is no longer running. Returns what was removed.
+pub fn sweep_temps(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match temp_pid(&name) {
+            Some(pid) if !alive(pid) => {
+                remove_temp(&path);
+                removed.push(path);
+            }
+            Some(_) => {}
+            None if depth > 0 && path.is_dir() => removed.extend(sweep_temps(&path, depth - 1)),
+            None => {}
+        }
+    }
+    removed
 }
 
 /// Reads a whole file.
@@ -80,5 +173,47 @@ pub fn read_utf8(path: &Path) -> Result<String> {
                 ),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_rename_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The target is a folder: the rename fails, and the temporary file goes with it.
+        let target = dir.path().join("out.onnx");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inside"), b"x").unwrap();
+        assert!(write_atomic(&target, b"bytes").is_err());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["out.onnx".to_string()]);
+    }
+
+    #[test]
+    fn sweeping_removes_temporaries_of_dead_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("soft_labels");
+        std::fs::create_dir(&sub).unwrap();
+        // Process ids above the kernel's maximum (4194304) are never running.
+        let dead_file = sub.join("shard-00000-of-00001.dsl.4294967295.tmp");
+        let dead_dir = dir.path().join("epoch-0003.4294967294.tmp");
+        let live = dir
+            .path()
+            .join(format!("report.md.{}.tmp", std::process::id()));
+        std::fs::write(&dead_file, b"half").unwrap();
+        std::fs::create_dir(&dead_dir).unwrap();
+        std::fs::write(&live, b"being written").unwrap();
+        std::fs::write(dir.path().join("teacher.safetensors"), b"kept").unwrap();
+        let mut removed = sweep_temps(dir.path(), 2);
+        removed.sort();
+        assert_eq!(removed, vec![dead_dir.clone(), dead_file.clone()]);
+        assert!(!dead_file.exists() && !dead_dir.exists());
+        assert!(live.exists() && dir.path().join("teacher.safetensors").exists());
     }
 }

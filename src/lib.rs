@@ -40,6 +40,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod artefact;
 pub mod bench;
 pub mod card;
 pub mod classifier;
@@ -50,6 +51,7 @@ pub mod eval;
 pub mod export;
 pub mod fsutil;
 pub mod layout;
+pub mod limits;
 pub mod models;
 pub mod objective;
 pub mod pipeline;

@@ -9,6 +9,32 @@ use serde::{Deserialize, Serialize};
 /// Builds an error about one field of a file: `(field, value, reason)`.
 pub type BadField<'a> = &'a dyn Fn(&str, String, &str) -> Error;
 
+/// Refuses a list of names (classes) in which a name appears twice, or one is empty.
+pub fn check_unique_names(
+    field: &str,
+    names: &[String],
+    bad: BadField,
+) -> crate::error::Result<()> {
+    let mut seen = std::collections::BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        if name.trim().is_empty() {
+            return Err(bad(
+                &format!("{field}[{i}]"),
+                format!("{name:?}"),
+                "a class name cannot be empty",
+            ));
+        }
+        if let Some(first) = seen.insert(name.as_str(), i) {
+            return Err(bad(
+                &format!("{field}[{i}]"),
+                format!("{name:?}"),
+                &format!("repeats {field}[{first}]: each class is named once"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Per-pixel normalisation of images: `(x / 255 - mean) / std`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -25,6 +25,8 @@ pub(crate) fn load_safetensors<M: ModuleSnapshot>(mut module: M, path: &Path) ->
             message: "no such file".into(),
         });
     }
+    // Every value finite, and the tensors those the sealed card names (when there is one).
+    crate::artefact::check_before_load(path, &crate::fsutil::read(path)?)?;
     // Partial application reports what is missing in one structured result, which is then
     // refused below: every tensor must be there, with nothing left over.
     let mut store = SafetensorsStore::from_file(path)

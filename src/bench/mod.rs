@@ -437,7 +437,7 @@ impl Runner<'_> {
             end: data.len(),
             dtype: "f16".into(),
             provenance: provenance.clone(),
-            payload_sha256: String::new(),
+            sha256: String::new(),
         };
         let mut writer = ShardWriter::create(dir, &header)?;
         let bar = Progress::new(0, "record", false);

@@ -31,6 +31,13 @@ pub struct Args {
 
 /// Prints the predictions.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
+    if args.top_k == 0 {
+        return Err(Error::Argument {
+            arg: "--top-k".into(),
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
     let device = distill::device_by_name(&cli.device)?;
     let predictor = AnyPredictor::load_on(&args.model, device)?;
     let predictions = match (&predictor, args.text) {
@@ -54,6 +61,18 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
         }
         (_, false) => predictor.predict_files(&args.inputs, args.top_k)?,
     };
+    if predictions.is_empty() {
+        return Err(Error::Argument {
+            arg: "INPUTS".into(),
+            value: args
+                .inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reason: "hold nothing to predict (empty files?)".into(),
+        });
+    }
     if args.json {
         println!(
             "{}",

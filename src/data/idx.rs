@@ -23,67 +23,104 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     decode_idx(&raw, path)
 }
 
-/// Decodes IDX bytes (gzip or raw); `path` names the source in errors.
+/// Largest image side an IDX file may declare (pixels).
+pub const MAX_IMAGE_SIDE: usize = 4096;
+
+/// Largest IDX payload distill reads (bytes): 16 GiB.
+pub const MAX_IDX_BYTES: usize = 16 << 30;
+
+/// Decodes IDX bytes (gzip or raw); `path` names the source in errors. A gzip stream is
+/// decompressed against its header: the header is read first, and no more than the data bytes
+/// it declares (plus one, to detect trailing bytes) are ever decompressed.
 pub fn decode_idx(raw: &[u8], path: &Path) -> Result<IdxArray> {
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        decode_stream(flate2::read::MultiGzDecoder::new(raw), path, true)
+    } else {
+        decode_stream(raw, path, false)
+    }
+}
+
+fn decode_stream(mut input: impl Read, path: &Path, gzip: bool) -> Result<IdxArray> {
     let err = |message: String| Error::Idx {
         path: path.to_path_buf(),
         message,
     };
-    let bytes: Vec<u8> = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 3);
-        flate2::read::MultiGzDecoder::new(raw)
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                err(format!(
-                    "not a valid gzip stream ({e}); the file may be truncated"
-                ))
-            })?;
-        out
-    } else {
-        raw.to_vec()
+    let read_err = |e: std::io::Error| match gzip {
+        true => err(format!(
+            "not a valid gzip stream ({e}); the file may be truncated"
+        )),
+        false => err(format!("cannot read: {e}")),
     };
-    if bytes.len() < 4 {
+    // Reads up to `n` bytes (fewer only at the end of the stream).
+    let mut read_up_to = |n: usize| -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        (&mut input)
+            .take(n as u64)
+            .read_to_end(&mut out)
+            .map_err(read_err)?;
+        Ok(out)
+    };
+    let magic_bytes = read_up_to(4)?;
+    if magic_bytes.len() < 4 {
         return Err(err(format!(
             "only {} bytes; an IDX header needs at least 4",
-            bytes.len()
+            magic_bytes.len()
         )));
     }
-    let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || !(1..=4).contains(&bytes[3]) {
+    let b = &magic_bytes;
+    let magic = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    if b[0] != 0 || b[1] != 0 || b[2] != 0x08 || !(1..=4).contains(&b[3]) {
         return Err(err(format!(
             "wrong magic number 0x{magic:08x}: expected 0x00000801 (labels) or 0x00000803 (images) of unsigned bytes"
         )));
     }
-    let ndim = bytes[3] as usize;
-    let header = 4 + 4 * ndim;
-    if bytes.len() < header {
+    let ndim = b[3] as usize;
+    let dim_bytes = read_up_to(4 * ndim)?;
+    if dim_bytes.len() < 4 * ndim {
         return Err(err(format!(
-            "truncated header: {} bytes, need {header}",
-            bytes.len()
+            "truncated header: {} bytes, need {}",
+            4 + dim_bytes.len(),
+            4 + 4 * ndim
         )));
     }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|i| {
-            let o = 4 + 4 * i;
-            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
-        })
+    let dims: Vec<usize> = dim_bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
+    if let Some((i, &d)) = dims
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|&(_, &d)| d == 0 || d > MAX_IMAGE_SIDE)
+    {
+        return Err(err(format!(
+            "dimension {i} is {d} (dimensions {dims:?}); each dimension after the count must be 1..={MAX_IMAGE_SIDE}"
+        )));
+    }
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    let expected = expected.ok_or_else(|| err(format!("dimensions {dims:?} overflow")))?;
-    let found = bytes.len() - header;
+    let expected = match expected {
+        Some(n) if n <= MAX_IDX_BYTES => n,
+        _ => {
+            return Err(err(format!(
+                "dimensions {dims:?} describe more than {} GiB of data; distill reads at most that",
+                MAX_IDX_BYTES >> 30
+            )));
+        }
+    };
+    let data = read_up_to(expected + 1)?;
+    let found = data.len();
     if found < expected {
         return Err(err(format!(
             "truncated: dimensions {dims:?} need {expected} data bytes, found {found}"
         )));
     }
     if found > expected {
+        // Counted, not kept: a stream that expands far past its header uses no memory here.
+        let extra = std::io::copy(&mut input, &mut std::io::sink()).map_err(read_err)? + 1;
         return Err(err(format!(
-            "{} trailing bytes after the {expected} data bytes that dimensions {dims:?} describe",
-            found - expected
+            "{extra} trailing bytes after the {expected} data bytes that dimensions {dims:?} describe"
         )));
     }
-    let mut data = bytes;
-    data.drain(..header);
     Ok(IdxArray { dims, data })
 }
 
@@ -156,5 +193,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("truncated header"), "{e}");
+    }
+
+    #[test]
+    fn refuses_empty_images_and_oversized_headers() {
+        for dims in [vec![4, 0, 0], vec![4, 28, 0]] {
+            let bytes = encode_idx(&IdxArray { dims, data: vec![] });
+            let e = decode_idx(&bytes, Path::new("z.idx"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("z.idx") && e.contains("must be 1..=4096"), "{e}");
+        }
+        // A header claiming 2^31 images of 4096 x 4096 is refused before anything is read.
+        let bytes = encode_idx(&IdxArray {
+            dims: vec![1 << 31, 4096, 4096],
+            data: vec![],
+        });
+        let e = decode_idx(&bytes, Path::new("big.idx"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than 16 GiB"), "{e}");
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_not_decompressed_past_its_header() {
+        // 64 MiB of zeros behind a header that declares 12 bytes: the error comes after
+        // decompressing 13 bytes of data (the trailing count is then read, streamed).
+        let mut raw = encode_idx(&sample());
+        raw.extend(std::iter::repeat_n(0u8, 64 << 20));
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&raw).unwrap();
+        let gz = enc.finish().unwrap();
+        assert!(gz.len() < 1 << 20);
+        let e = decode_idx(&gz, Path::new("bomb.gz"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trailing bytes"), "{e}");
     }
 }

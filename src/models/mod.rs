@@ -39,6 +39,40 @@ pub enum Model {
 impl ModelConfig {
     /// Checks sizes and probabilities, naming the field under `prefix`.
     pub fn validate(&self, prefix: &str, bad: BadField) -> Result<()> {
+        use crate::limits::{MAX_KERNEL, MAX_LAYERS, MAX_WIDTH, at_most};
+        let widths = |field: &str, list: &[usize]| -> Result<()> {
+            at_most(
+                &format!("{prefix}.{field} (layers)"),
+                list.len(),
+                MAX_LAYERS,
+                bad,
+            )?;
+            for (i, &w) in list.iter().enumerate() {
+                at_most(&format!("{prefix}.{field}[{i}]"), w, MAX_WIDTH, bad)?;
+            }
+            Ok(())
+        };
+        match self {
+            ModelConfig::Mlp(m) => widths("hidden", &m.hidden)?,
+            ModelConfig::Cnn(c) => {
+                at_most(
+                    &format!("{prefix}.blocks (count)"),
+                    c.blocks.len(),
+                    MAX_LAYERS,
+                    bad,
+                )?;
+                for (b, block) in c.blocks.iter().enumerate() {
+                    widths(&format!("blocks[{b}]"), block)?;
+                }
+                widths("hidden", &c.hidden)?;
+                at_most(
+                    &format!("{prefix}.kernel_size"),
+                    c.kernel_size,
+                    MAX_KERNEL,
+                    bad,
+                )?;
+            }
+        }
         let dropout = match self {
             ModelConfig::Mlp(m) => {
                 if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
@@ -92,6 +126,43 @@ impl ModelConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The memory of this model for `[channels, h, w]` images and `classes` outputs, from its
+    /// configuration alone.
+    pub fn memory_estimate(
+        &self,
+        input: [usize; 3],
+        classes: usize,
+    ) -> crate::limits::MemoryEstimate {
+        let mut e = crate::limits::MemoryEstimate::default();
+        match self {
+            ModelConfig::Mlp(m) => e.dense_stack(input.iter().product(), &m.hidden, classes),
+            ModelConfig::Cnn(c) => {
+                let [mut channels, mut h, mut w] = input.map(|v| v as u128);
+                let k2 = (c.kernel_size * c.kernel_size) as u128;
+                for block in &c.blocks {
+                    let block_in = channels;
+                    for &out in block {
+                        let out = out as u128;
+                        e.params += k2 * channels * out + 3 * out;
+                        // convolution output, normalised and activated
+                        e.activations_per_sample += 3 * out * h * w;
+                        channels = out;
+                    }
+                    if c.residual {
+                        e.params += block_in * channels;
+                        e.activations_per_sample += channels * h * w;
+                    }
+                    h /= 2;
+                    w /= 2;
+                    e.activations_per_sample += channels * h * w;
+                }
+                let flat = usize::try_from(channels * h * w).unwrap_or(usize::MAX);
+                e.dense_stack(flat, &c.hidden, classes);
+            }
+        }
+        e
     }
 
     /// Checks that images of `h × w` pixels survive the architecture's pooling.

@@ -16,6 +16,7 @@ pub use crate::task::RunOptions;
 pub use crate::train::{history_path, load_history};
 pub use crate::vocab::StudentKind;
 
+use crate::artefact::{self, Freshness, RunKey};
 use crate::classifier::{Classifier, EVAL_BATCH, Rows, predict_logits};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
@@ -29,7 +30,7 @@ use crate::soft_labels::{
     record_views, shard_range, teacher_diagnostics,
 };
 pub use crate::task::save_trained;
-use crate::task::{Settings, Task, feature_pairs};
+use crate::task::{Settings, Task, feature_pairs, student_key, teacher_key};
 use crate::train::{OnlineTeacher, TrainJob, Trained, train};
 use crate::vocab::Role;
 use burn::module::Module;
@@ -83,14 +84,20 @@ pub fn train_teacher<T: Task>(task: &T, opts: &RunOptions) -> Result<Option<Vec<
         stop_after_epochs: opts.stop_after_epochs,
     };
     let trained = train(&job, &|d| task.build(Role::Teacher, d), None, &opts.device)?;
-    save_trained(task, Role::Teacher, &trained, &teacher_path(&opts.out))?;
+    save_trained(
+        task,
+        Role::Teacher,
+        &trained,
+        &teacher_path(&opts.out),
+        &teacher_key(task)?,
+    )?;
     Ok(None)
 }
 
 /// The provenance a store recorded by `teacher` (weights file) on this task's data carries.
 pub fn provenance<T: Task>(task: &T, teacher: &Path) -> Result<Provenance> {
     Ok(Provenance {
-        teacher_hash: fsutil::sha256_hex(&fsutil::read(teacher)?),
+        teacher_hash: crate::artefact::tensors_sha256(teacher)?,
         dataset_fingerprint: task.data_fingerprint(),
         preprocessing: task.preprocessing(),
         views: view_spec(task.settings()),
@@ -123,13 +130,7 @@ fn write_shard<T: Task>(
     opts: &RunOptions,
     logits_of: &mut FillShard,
 ) -> Result<PathBuf> {
-    if count == 0 || index >= count {
-        return Err(Error::Argument {
-            arg: "--shard".into(),
-            value: format!("{index}/{count}"),
-            reason: "must be i/N with 0 <= i < N".into(),
-        });
-    }
+    check_shard(task, (index, count))?;
     let train = &task.splits(Role::Teacher).train;
     let total = train.len();
     let (start, end) = shard_range(total, index, count);
@@ -142,7 +143,7 @@ fn write_shard<T: Task>(
         end,
         dtype: "f16".into(),
         provenance: provenance(task, teacher)?,
-        payload_sha256: String::new(),
+        sha256: String::new(),
     };
     let started = Instant::now();
     let mut writer = ShardWriter::create(store, &header)?;
@@ -163,6 +164,25 @@ fn write_shard<T: Task>(
     Ok(path)
 }
 
+/// Refuses shard `index` of `count` unless `0 <= index < count` and `count` is at most one
+/// shard per training row and at most [`crate::soft_labels::MAX_SHARDS`].
+fn check_shard<T: Task>(task: &T, (index, count): (usize, usize)) -> Result<()> {
+    let total = task.splits(Role::Teacher).train.len();
+    let most = crate::soft_labels::MAX_SHARDS.min(total.max(1));
+    if count == 0 || index >= count || count > most {
+        return Err(Error::Argument {
+            arg: "--shard".into(),
+            value: format!("{index}/{count}"),
+            reason: format!(
+                "must be i/N with 0 <= i < N and N <= {most} (at most one shard per training \
+                 row, and at most {} shards)",
+                crate::soft_labels::MAX_SHARDS
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Step 2: runs the teacher over shard `index` of `count` of the training rows and writes that
 /// shard of the soft-label store into `store`. Returns the shard file.
 pub fn record_soft_labels<T: Task>(
@@ -172,6 +192,7 @@ pub fn record_soft_labels<T: Task>(
     shard: (usize, usize),
     opts: &RunOptions,
 ) -> Result<PathBuf> {
+    check_shard(task, shard)?;
     let model = load_model(task, Role::Teacher, teacher, &opts.device)?;
     let train = &task.splits(Role::Teacher).train;
     let batch = task.record_batch();
@@ -303,10 +324,7 @@ pub fn train_student<T: Task>(
     seed: u64,
     opts: &RunOptions,
 ) -> Result<Trained<T::Model>> {
-    let objective = match kind {
-        StudentKind::Kd => Objective::new(crate::tune::kd_objective(task, &opts.out)?),
-        StudentKind::Baseline => Objective::hard_labels_only(),
-    };
+    let objective = student_objective(task, kind, &opts.out)?;
     let stores = if kind == StudentKind::Kd {
         soft_labels
     } else {
@@ -330,12 +348,77 @@ pub fn train_student<T: Task>(
     )
 }
 
+/// The objective of the experiment's student of `kind`: the chosen (or hand-set) KD objective,
+/// or hard labels only.
+fn student_objective<T: Task>(task: &T, kind: StudentKind, out: &Path) -> Result<Objective> {
+    Ok(match kind {
+        StudentKind::Kd => Objective::new(crate::tune::kd_objective(task, out)?),
+        StudentKind::Baseline => Objective::hard_labels_only(),
+    })
+}
+
+/// Whether the saved student of `kind` and `seed` under `opts.out` is complete and was made by
+/// the current configuration (objective, recipe, teacher signal, data, seed).
+pub fn student_freshness<T: Task>(
+    task: &T,
+    kind: StudentKind,
+    soft_labels: &[SoftLabels],
+    teacher: &Path,
+    seed: u64,
+    opts: &RunOptions,
+) -> Result<Freshness> {
+    let objective = student_objective(task, kind, &opts.out)?;
+    let weights = student_path(&opts.out, kind, seed);
+    let run = StudentRun {
+        name: kind.name(),
+        objective: &objective,
+        inputs: StudentInputs {
+            soft_labels: if kind == StudentKind::Kd {
+                soft_labels
+            } else {
+                &[]
+            },
+            teacher,
+        },
+        seed,
+        weights: &weights,
+        recipe: None,
+    };
+    Ok(artefact::freshness(&weights, &student_run_key(task, &run)?))
+}
+
+/// The run key of a student run ([`crate::task::student_key`]): its teacher signal is the
+/// provenance of each store it reads and, for an online teacher, the teacher's tensors.
+pub fn student_run_key<T: Task>(task: &T, run: &StudentRun) -> Result<RunKey> {
+    let mut teachers: Vec<String> = run
+        .inputs
+        .soft_labels
+        .iter()
+        .map(|s| format!("{:?}", s.provenance))
+        .collect();
+    if run.objective.needs_online_teacher() {
+        teachers.push(format!(
+            "online {}",
+            artefact::tensors_sha256(run.inputs.teacher)?
+        ));
+    }
+    let recipe = run.recipe.unwrap_or(&task.settings().student_train);
+    Ok(student_key(
+        task,
+        run.objective,
+        recipe,
+        run.seed,
+        &teachers,
+    ))
+}
+
 /// Trains the experiment's student for `run` and saves it with its history and card.
 pub fn train_student_as<T: Task>(
     task: &T,
     run: &StudentRun,
     opts: &RunOptions,
 ) -> Result<Trained<T::Model>> {
+    let key = student_run_key(task, run)?;
     let stores: Vec<&SoftLabels> = run.inputs.soft_labels.iter().collect();
     let settings = task.settings();
     let online = run.objective.needs_online_teacher();
@@ -384,7 +467,7 @@ pub fn train_student_as<T: Task>(
         teacher.as_ref(),
         &opts.device,
     )?;
-    save_trained(task, Role::Student, &trained, run.weights)?;
+    save_trained(task, Role::Student, &trained, run.weights, &key)?;
     Ok(trained)
 }
 
@@ -399,7 +482,15 @@ pub fn ensure_teacher_and_store<T: Task>(
     let teacher = teacher_path(&opts.out);
     let t = Instant::now();
     let mut train_logits = None;
-    let reuse = opts.resume && teacher.is_file();
+    let fresh = artefact::freshness(&teacher, &teacher_key(task)?);
+    let reuse = opts.resume && fresh == Freshness::Current;
+    if opts.resume && !reuse && fresh != Freshness::Missing {
+        eprintln!(
+            "{}: {}; making it again",
+            teacher.display(),
+            fresh.describe()
+        );
+    }
     if !reuse {
         let imported = task.import_teacher(opts)?;
         if !imported {
@@ -451,17 +542,26 @@ pub fn diagnose<T: Task>(task: &T, store: &SoftLabels) -> TeacherDiagnostics {
 /// Runs every step and writes the report; with `resume`, finished steps are reused. The data
 /// was read and checked when `task` was loaded, before anything is written here.
 pub fn run_all<T: Task>(task: &T, opts: &RunOptions) -> Result<Report> {
+    let settings = task.settings();
+    let wanted = settings.objective.teacher_weights.len();
+    check_extra_teachers(settings, wanted)?;
+    let resolved = task.resolved_toml()?;
     fsutil::create_dir_all(&opts.out)?;
+    // What a killed run left half-written is removed before anything else is written.
+    let swept = fsutil::sweep_temps(&opts.out, 3);
+    if !swept.is_empty() && opts.progress {
+        eprintln!(
+            "removed {} temporary file(s) left by an interrupted run",
+            swept.len()
+        );
+    }
     fsutil::write_atomic(
         &opts.out.join("experiment.resolved.toml"),
-        task.resolved_toml()?.as_bytes(),
+        resolved.as_bytes(),
     )?;
     if opts.progress {
         eprintln!("{}", task.describe_data());
     }
-    let settings = task.settings();
-    let wanted = settings.objective.teacher_weights.len();
-    check_extra_teachers(settings, wanted)?;
     let mut timings = Timings::default();
     ensure_teacher_and_store(task, opts, &mut timings)?;
     let teacher = teacher_path(&opts.out);
@@ -477,9 +577,18 @@ pub fn run_all<T: Task>(task: &T, opts: &RunOptions) -> Result<Report> {
     let t = Instant::now();
     for &seed in &settings.student_seeds {
         for kind in [StudentKind::Kd, StudentKind::Baseline] {
-            if !(opts.resume && student_path(&opts.out, kind, seed).is_file()) {
-                train_student(task, kind, &stores, &teacher, seed, opts)?;
+            if opts.resume {
+                match student_freshness(task, kind, &stores, &teacher, seed, opts)? {
+                    Freshness::Current => continue,
+                    Freshness::Missing => {}
+                    other => eprintln!(
+                        "{}: {}; training it again",
+                        student_path(&opts.out, kind, seed).display(),
+                        other.describe()
+                    ),
+                }
             }
+            train_student(task, kind, &stores, &teacher, seed, opts)?;
         }
     }
     timings.students_train_s = t.elapsed().as_secs_f64();
@@ -591,6 +700,31 @@ pub fn measure_students(
 /// table.
 pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -> Result<Report> {
     let settings = task.settings();
+    // Nothing is reported under this configuration that another one made.
+    let teacher_weights = teacher_path(&opts.out);
+    artefact::require_current(&teacher_weights, &teacher_key(task)?, "teacher")?;
+    let stores = open_teacher_stores(
+        task,
+        &teacher_weights,
+        &soft_labels_dir(&opts.out),
+        settings.objective.teacher_weights.len(),
+    )?;
+    for &seed in &settings.student_seeds {
+        for kind in [StudentKind::Kd, StudentKind::Baseline] {
+            let fresh = student_freshness(task, kind, &stores, &teacher_weights, seed, opts)?;
+            if fresh != Freshness::Current {
+                return Err(Error::Weights {
+                    path: student_path(&opts.out, kind, seed),
+                    message: format!(
+                        "the {} student of seed {seed} is {}; run the experiment again with \
+                         `--resume` to retrain what changed",
+                        kind.name(),
+                        fresh.describe()
+                    ),
+                });
+            }
+        }
+    }
     let teacher = measure(
         task,
         Role::Teacher,

@@ -4,7 +4,7 @@
 //! process. A shard file is:
 //!
 //! ```text
-//! b"DSTLSOFT" | u32 LE version (1) | u32 LE header length | header JSON | rows × classes f16 LE
+//! b"DSTLSOFT" | u32 LE version (2) | u32 LE header length | header JSON | rows × classes f16 LE
 //!   [ | rows × (i8 dy, i8 dx, u8 flip) ]
 //! ```
 //!
@@ -16,9 +16,11 @@
 //! flip, seed); a reader that expects another kind of store is refused.
 //!
 //! The header holds the total sample count, the shard's row range, the class count, the teacher's
-//! weight hash, the dataset fingerprint, the preprocessing and a SHA-256 of the payload. Reading
-//! refuses a store that belongs to other data, another teacher or other preprocessing, and says
-//! which one differs.
+//! tensors' hash, the dataset fingerprint, the preprocessing and a SHA-256 of the whole file
+//! (magic, version, header with the checksum field zeroed, payload), so that an edited header is
+//! refused like a corrupt payload. Reading refuses a store that belongs to other data, another
+//! teacher or other preprocessing, and says which one differs; two files of the same shard, a
+//! shard count above [`MAX_SHARDS`] or a missing shard are refused too.
 
 mod diagnostics;
 
@@ -41,7 +43,25 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"DSTLSOFT";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+
+/// Most shards a store may have.
+pub const MAX_SHARDS: usize = 65_536;
+
+/// The checksum field of a header being written (SHA-256 hex is always 64 characters).
+fn placeholder() -> String {
+    "0".repeat(64)
+}
+
+/// The bytes before the payload: magic, version, header length and the header JSON.
+fn prefix_bytes(header_json: &[u8]) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(16 + header_json.len());
+    prefix.extend_from_slice(MAGIC);
+    prefix.extend_from_slice(&VERSION.to_le_bytes());
+    prefix.extend_from_slice(&(header_json.len() as u32).to_le_bytes());
+    prefix.extend_from_slice(header_json);
+    prefix
+}
 
 /// What a store was recorded from; a reader must present the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,8 +128,9 @@ pub struct ShardHeader {
     pub dtype: String,
     /// What the logits were recorded from.
     pub provenance: Provenance,
-    /// SHA-256 of the payload bytes.
-    pub payload_sha256: String,
+    /// SHA-256 of the file with this field set to 64 zeros: the header is covered as well as
+    /// the payload.
+    pub sha256: String,
 }
 
 /// The rows `[start, end)` that shard `index` of `count` covers, for `total` samples.
@@ -153,20 +174,20 @@ impl ShardWriter {
     /// Starts shard `header.shard_index` of `header.num_shards` in `dir` (created if needed).
     pub fn create(dir: &Path, header: &ShardHeader) -> Result<Self> {
         let path = dir.join(shard_file_name(header.shard_index, header.num_shards));
-        if header.end < header.start || header.end > header.num_samples || header.num_classes == 0 {
+        if let Some(problem) = header_problem(header) {
             return Err(Error::SoftLabels {
                 path,
-                message: format!(
-                    "inconsistent header: rows {}..{} of {}, {} classes",
-                    header.start, header.end, header.num_samples, header.num_classes
-                ),
+                message: problem,
             });
         }
         fsutil::create_dir_all(dir)?;
+        // A killed recording of this shard left its temporary file: remove it (only this
+        // shard's, whose writer is no longer running; other shards may be being written).
+        fsutil::sweep_temps_of(&path);
         let tmp = fsutil::temp_path(&path);
         let mut header = header.clone();
         header.dtype = "f16".into();
-        header.payload_sha256 = "0".repeat(64);
+        header.sha256 = placeholder();
         let json = serde_json::to_vec(&header).expect("header serialises");
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut writer = ShardWriter {
@@ -180,11 +201,8 @@ impl ShardWriter {
             encoded: Vec::new(),
             views: Vec::new(),
         };
-        let mut prefix = Vec::with_capacity(16 + json.len());
-        prefix.extend_from_slice(MAGIC);
-        prefix.extend_from_slice(&VERSION.to_le_bytes());
-        prefix.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        prefix.extend_from_slice(&json);
+        let prefix = prefix_bytes(&json);
+        writer.hasher.update(&prefix);
         writer.write(&prefix)?;
         Ok(writer)
     }
@@ -273,7 +291,7 @@ impl ShardWriter {
             self.write(&bytes)?;
         }
         let digest = std::mem::take(&mut self.hasher).finalize();
-        self.header.payload_sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.header.sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
         let json = serde_json::to_vec(&self.header).expect("header serialises");
         assert_eq!(json.len(), self.header_len, "header length is fixed");
         let mut file = self.file.take().expect("open until finish");
@@ -379,11 +397,15 @@ where
 
 /// Reads and checks one shard file: magic, version, header, payload size and checksum.
 pub fn read_shard(path: &Path) -> Result<Shard> {
+    decode_shard(&fsutil::read(path)?, path)
+}
+
+/// Checks and decodes the bytes of a shard file; `path` names it in errors.
+pub fn decode_shard(bytes: &[u8], path: &Path) -> Result<Shard> {
     let err = |message: String| Error::SoftLabels {
         path: path.to_path_buf(),
         message,
     };
-    let bytes = fsutil::read(path)?;
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(err("not a distill soft-label shard (bad magic)".into()));
     }
@@ -402,11 +424,8 @@ pub fn read_shard(path: &Path) -> Result<Shard> {
     if header.dtype != "f16" {
         return Err(err(format!("dtype {:?}, expected \"f16\"", header.dtype)));
     }
-    if header.end < header.start || header.end > header.num_samples || header.num_classes == 0 {
-        return Err(err(format!(
-            "inconsistent header: rows {}..{} of {}, {} classes",
-            header.start, header.end, header.num_samples, header.num_classes
-        )));
+    if let Some(problem) = header_problem(&header) {
+        return Err(err(problem));
     }
     let payload = &bytes[16 + hlen..];
     let per = header.provenance.rows_per_sample();
@@ -429,8 +448,22 @@ pub fn read_shard(path: &Path) -> Result<Shard> {
             payload.len()
         )));
     }
-    if fsutil::sha256_hex(payload) != header.payload_sha256 {
-        return Err(err("payload checksum mismatch: the file is corrupt".into()));
+    let mut zeroed = header.clone();
+    zeroed.sha256 = placeholder();
+    let mut hasher = Sha256::new();
+    hasher.update(prefix_bytes(
+        &serde_json::to_vec(&zeroed).expect("header serialises"),
+    ));
+    hasher.update(payload);
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if digest != header.sha256 {
+        return Err(err(
+            "checksum mismatch: the header or the payload was changed after recording, or the file is corrupt".into(),
+        ));
     }
     let (logit_bytes, view_bytes) = payload.split_at(payload.len() - view_bytes);
     let logits = logit_bytes
@@ -450,6 +483,29 @@ pub fn read_shard(path: &Path) -> Result<Shard> {
 
 /// Most views per sample a store may hold.
 pub const MAX_VIEWS: usize = 64;
+
+/// What is wrong with a shard header's sizes, if anything.
+fn header_problem(h: &ShardHeader) -> Option<String> {
+    if h.num_shards == 0 || h.num_shards > MAX_SHARDS {
+        return Some(format!(
+            "{} shards; a store has 1..={MAX_SHARDS}",
+            h.num_shards
+        ));
+    }
+    if h.shard_index >= h.num_shards {
+        return Some(format!(
+            "shard index {} of {} shards",
+            h.shard_index, h.num_shards
+        ));
+    }
+    if h.end < h.start || h.end > h.num_samples || h.num_classes == 0 {
+        return Some(format!(
+            "inconsistent header: rows {}..{} of {}, {} classes",
+            h.start, h.end, h.num_samples, h.num_classes
+        ));
+    }
+    None
+}
 
 /// A whole store, read back from all its shards.
 #[derive(Debug, Clone)]
@@ -496,7 +552,17 @@ impl SoftLabels {
             shards.push((h, l, v, f));
         }
         let first = shards[0].0.clone();
-        let mut seen = vec![false; first.num_shards];
+        if shards.len() > first.num_shards {
+            return Err(err(
+                dir,
+                format!(
+                    "{} shard files for a store of {} shards: remove the extra ones",
+                    shards.len(),
+                    first.num_shards
+                ),
+            ));
+        }
+        let mut seen: Vec<Option<&Path>> = vec![None; first.num_shards];
         for (h, _, _, path) in &shards {
             if h.num_shards != first.num_shards
                 || h.num_samples != first.num_samples
@@ -526,10 +592,22 @@ impl SoftLabels {
                     ),
                 ));
             }
-            seen[h.shard_index] = true;
+            if let Some(other) = seen[h.shard_index] {
+                return Err(err(
+                    path,
+                    format!(
+                        "holds shard {} of {}, which {} holds too: two recordings of one shard \
+                         (a copy?) would put the soft labels out of line; keep one",
+                        h.shard_index,
+                        h.num_shards,
+                        other.display()
+                    ),
+                ));
+            }
+            seen[h.shard_index] = Some(path);
             check_provenance(&h.provenance, expected, path)?;
         }
-        if let Some(missing) = seen.iter().position(|s| !s) {
+        if let Some(missing) = seen.iter().position(|s| s.is_none()) {
             return Err(err(
                 dir,
                 format!(
@@ -665,7 +743,7 @@ mod tests {
             end,
             dtype: String::new(),
             provenance: provenance(),
-            payload_sha256: String::new(),
+            sha256: String::new(),
         }
     }
 

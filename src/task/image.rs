@@ -53,6 +53,14 @@ impl ImageTask {
             experiment.teacher.train.clone(),
             experiment.student.train.clone(),
         );
+        let input = [1, h, w];
+        let classes = experiment.data.num_classes;
+        for (role, model) in [
+            (Role::Teacher, &experiment.teacher.model),
+            (Role::Student, &experiment.student.model),
+        ] {
+            super::check_memory(&settings, role, model.memory_estimate(input, classes))?;
+        }
         let task = ImageTask {
             class_names: experiment.class_names(),
             experiment,
@@ -252,6 +260,7 @@ pub fn import_teacher(task: &ImageTask, opts: &RunOptions) -> Result<ImportSumma
     model.save(&path)?;
     save_history(&path, &[])?;
     task.save_card(Role::Teacher, &path)?;
+    crate::artefact::seal(&path, &crate::task::teacher_key(task)?)?;
     let summary = ImportSummary {
         source: import.weights.clone(),
         source_sha256: fsutil::sha256_hex(&fsutil::read(&import.weights)?),

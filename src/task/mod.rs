@@ -11,6 +11,7 @@ pub mod image;
 pub mod tabular;
 pub mod text;
 
+use crate::artefact::RunKey;
 use crate::classifier::{Classifier, Rows, feature_shapes};
 use crate::config::{EvalConfig, ExperimentOf, TrainConfig};
 use crate::data::Splits;
@@ -201,16 +202,87 @@ pub trait Task {
     }
 }
 
-/// Saves a trained model of `role` to `weights` with its history and card.
+/// Saves a trained model of `role` to `weights` with its history and card, and seals the card
+/// with `key` ([`crate::artefact::seal`]): the last write, which makes the model complete.
 pub fn save_trained<T: Task + ?Sized>(
     task: &T,
     role: Role,
     trained: &Trained<T::Model>,
     weights: &Path,
+    key: &RunKey,
 ) -> Result<()> {
     trained.model.save(weights)?;
     save_history(weights, &trained.history)?;
-    task.save_card(role, weights)
+    task.save_card(role, weights)?;
+    crate::artefact::seal(weights, key)?;
+    Ok(())
+}
+
+/// Refuses a model of `role` whose estimated memory (training with its recipe's batch, or
+/// running on the largest evaluation or recording batch) exceeds what is available.
+pub fn check_memory(
+    settings: &Settings,
+    role: Role,
+    estimate: crate::limits::MemoryEstimate,
+) -> Result<()> {
+    let recipe = match role {
+        Role::Teacher => settings.teacher_train.as_ref(),
+        Role::Student => Some(&settings.student_train),
+    };
+    let batch = recipe.map_or(1, |r| r.batch_size);
+    let eval_batch = settings
+        .evaluation
+        .throughput_batch
+        .max(crate::classifier::EVAL_BATCH)
+        .max(512);
+    crate::limits::check_memory(
+        role.name(),
+        &format!("{}.model", role.name()),
+        estimate,
+        (batch, eval_batch),
+        &|f, v, r| settings.bad_value(f, v, r),
+    )
+}
+
+/// The parts of a run key every model of `role` has: the kind, the architecture, the training
+/// rows, the preprocessing and the distill version.
+fn base_key<T: Task + ?Sized>(task: &T, role: Role) -> RunKey {
+    RunKey::new()
+        .part("kind", task.kind().name())
+        .part("model", task.model_key(role))
+        .part("training data", task.splits(role).train.fingerprint())
+        .part("preprocessing", task.preprocessing())
+        .part("distill version", env!("CARGO_PKG_VERSION"))
+}
+
+/// The run key of the teacher this experiment trains or imports: its section of the
+/// experiment (recipe or import) and the seed, besides the common parts.
+pub fn teacher_key<T: Task + ?Sized>(task: &T) -> Result<RunKey> {
+    let teacher = task
+        .config_json()?
+        .get("teacher")
+        .cloned()
+        .unwrap_or_default();
+    Ok(base_key(task, Role::Teacher)
+        .part("teacher section", teacher.to_string())
+        .part("seed", task.settings().seed.to_string()))
+}
+
+/// The run key of a student trained with `objective` and `recipe` from `seed`; `teachers` names
+/// what its teacher signal came from (the stores' provenance, an online teacher's tensors),
+/// empty for a student trained without a teacher.
+pub fn student_key<T: Task + ?Sized>(
+    task: &T,
+    objective: &crate::objective::Objective,
+    recipe: &TrainConfig,
+    seed: u64,
+    teachers: &[String],
+) -> RunKey {
+    base_key(task, Role::Student)
+        .part("objective", format!("{:?}", objective.config()))
+        .part("recipe", format!("{recipe:?}"))
+        .part("seed", seed.to_string())
+        .part("teacher", teachers.join("|"))
 }
 
 /// Checks the layers the objective's feature terms name against the two models of `task`

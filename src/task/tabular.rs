@@ -66,6 +66,23 @@ impl TabularTask {
         } else {
             None
         };
+        for (role, section) in [
+            (Role::Teacher, &experiment.teacher),
+            (Role::Student, &experiment.student),
+        ] {
+            let mut estimate = crate::limits::MemoryEstimate::default();
+            estimate.dense_stack(
+                schema.num_features(),
+                &section.model.mlp().hidden,
+                schema.class_names.len(),
+            );
+            let recipes = Settings::of(
+                &experiment,
+                Some(experiment.teacher.train.clone()),
+                experiment.student.train.clone(),
+            );
+            super::check_memory(&recipes, role, estimate)?;
+        }
         let standardize = Standardize::of(&train);
         let rows = Splits {
             train: standardized(&train, &standardize),
@@ -165,6 +182,7 @@ impl Task for TabularTask {
             schema: self.schema.clone(),
             standardize: self.standardize.clone(),
             distill_version: env!("CARGO_PKG_VERSION").to_string(),
+            stamp: None,
         };
         card.save_for(weights)
     }

@@ -147,6 +147,30 @@ impl TextTask {
     /// split for both models.
     pub fn new(experiment: TextExperiment, out: &Path, fresh: bool) -> Result<Self> {
         let texts = load_text_data(&experiment)?;
+        // The vocabulary's configured size bounds the real one; checked before anything is
+        // written.
+        let recipes = Settings::of(
+            &experiment,
+            Some(experiment.teacher.train.clone()),
+            experiment.student.train.clone(),
+        );
+        for (role, section) in [
+            (Role::Teacher, &experiment.teacher),
+            (Role::Student, &experiment.student),
+        ] {
+            let vocab = match (&section.tokenizer, &experiment.teacher.tokenizer) {
+                (TokenizerConfig::Vocabulary { size }, _) => *size,
+                (TokenizerConfig::Teacher, TokenizerConfig::Vocabulary { size }) => *size,
+                (TokenizerConfig::Teacher, TokenizerConfig::Teacher) => 0,
+            };
+            if let Some(estimate) = section.model.memory_estimate(
+                vocab,
+                experiment.data.max_len,
+                texts.train.class_names.len(),
+            ) {
+                super::check_memory(&recipes, role, estimate)?;
+            }
+        }
         fsutil::create_dir_all(out)?;
         let max_len = experiment.data.max_len;
         let train_texts = &texts.train.texts;
@@ -351,6 +375,7 @@ impl Task for TextTask {
             vocab_size: tok.vocab_size(),
             class_names: self.class_names().to_vec(),
             distill_version: env!("CARGO_PKG_VERSION").to_string(),
+            stamp: None,
         }
         .save_for(weights)
     }
@@ -453,7 +478,13 @@ impl Task for TextTask {
                 model: TextModel::Bert(bert),
                 history: head.history,
             };
-            super::save_trained(self, Role::Teacher, &probe, target)?;
+            super::save_trained(
+                self,
+                Role::Teacher,
+                &probe,
+                target,
+                &super::teacher_key(self)?,
+            )?;
             if p.finetune_layers == 0 {
                 return Ok(Some(Some(train_logits)));
             }
@@ -490,7 +521,13 @@ impl Task for TextTask {
             stop_after_epochs: opts.stop_after_epochs,
         };
         let trained = train(&job, &init, None, device)?;
-        super::save_trained(self, Role::Teacher, &trained, &weights)?;
+        super::save_trained(
+            self,
+            Role::Teacher,
+            &trained,
+            &weights,
+            &super::teacher_key(self)?,
+        )?;
         Ok(Some(None))
     }
 }

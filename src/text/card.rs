@@ -26,6 +26,10 @@ pub struct TextModelCard {
     pub class_names: Vec<String>,
     /// The distill version that wrote it.
     pub distill_version: String,
+    /// What made the model and the checksum of its tensors ([`crate::artefact`]); absent until
+    /// the save is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<crate::artefact::Stamp>,
 }
 
 impl TextModelCard {

@@ -179,6 +179,10 @@ impl TextExperiment {
                 "must be in [0, 0.9)",
             ));
         }
+        crate::limits::at_most("data.max_len", d.max_len, crate::limits::MAX_TOKENS, bad)?;
+        if let Some(classes) = &d.classes {
+            crate::vocab::check_unique_names("data.classes", classes, bad)?;
+        }
         if d.max_len < 4 {
             return Err(bad(
                 "data.max_len",
@@ -266,6 +270,14 @@ impl TextExperiment {
                     size.to_string(),
                     "must be at least 3 ([PAD], [UNK] and one word)",
                 ));
+            }
+            if let TokenizerConfig::Vocabulary { size } = section.tokenizer {
+                crate::limits::at_most(
+                    &format!("{name}.tokenizer.size"),
+                    size,
+                    crate::limits::MAX_VOCAB,
+                    bad,
+                )?;
             }
         }
         // The classes are not known before the data is read (`check_classes` repeats this

@@ -144,6 +144,49 @@ impl TextModelConfig {
                 Ok(())
             }
         };
+        use crate::limits::{MAX_KERNEL, MAX_LAYERS, MAX_WIDTH, at_most};
+        let width =
+            |field: &str, v: usize| at_most(&format!("{prefix}.{field}"), v, MAX_WIDTH, bad);
+        match self {
+            TextModelConfig::Boe(c) => {
+                width("embed_dim", c.embed_dim)?;
+                at_most(
+                    &format!("{prefix}.hidden (layers)"),
+                    c.hidden.len(),
+                    MAX_LAYERS,
+                    bad,
+                )?;
+                for (i, &h) in c.hidden.iter().enumerate() {
+                    width(&format!("hidden[{i}]"), h)?;
+                }
+            }
+            TextModelConfig::Cnn(c) => {
+                width("embed_dim", c.embed_dim)?;
+                width("channels", c.channels)?;
+                at_most(
+                    &format!("{prefix}.kernel_sizes (count)"),
+                    c.kernel_sizes.len(),
+                    16,
+                    bad,
+                )?;
+                for (i, &k) in c.kernel_sizes.iter().enumerate() {
+                    at_most(&format!("{prefix}.kernel_sizes[{i}]"), k, MAX_KERNEL, bad)?;
+                }
+            }
+            TextModelConfig::Lstm(c) => {
+                width("embed_dim", c.embed_dim)?;
+                width("hidden", c.hidden)?;
+            }
+            TextModelConfig::Transformer(c) => {
+                at_most(&format!("{prefix}.layers"), c.layers, MAX_LAYERS, bad)?;
+                width("hidden", c.hidden)?;
+                width("heads", c.heads)?;
+                if let Some(i) = c.intermediate {
+                    width("intermediate", i)?;
+                }
+            }
+            TextModelConfig::Pretrained(_) => {}
+        }
         let dropout = match self {
             TextModelConfig::Boe(c) => {
                 positive("embed_dim", c.embed_dim)?;
@@ -254,6 +297,54 @@ impl TextModelConfig {
             TextModelConfig::Pretrained(p) => Some(BertConfig::from_hf_json(&p.config_path())?),
             _ => None,
         })
+    }
+
+    /// The memory of this model for a vocabulary of `vocab_size`, texts of `max_len` tokens and
+    /// `classes` outputs, from its configuration alone (`None` for a pre-trained encoder, whose
+    /// size is that of its files).
+    pub fn memory_estimate(
+        &self,
+        vocab_size: usize,
+        max_len: usize,
+        classes: usize,
+    ) -> Option<crate::limits::MemoryEstimate> {
+        let mut e = crate::limits::MemoryEstimate::default();
+        let (v, t) = (vocab_size as u128, max_len as u128);
+        match self {
+            TextModelConfig::Boe(c) => {
+                e.params += v * c.embed_dim as u128;
+                e.activations_per_sample += t * c.embed_dim as u128;
+                e.dense_stack(c.embed_dim, &c.hidden, classes);
+            }
+            TextModelConfig::Cnn(c) => {
+                let (d, ch) = (c.embed_dim as u128, c.channels as u128);
+                e.params += v * d;
+                e.activations_per_sample += t * d;
+                for &k in &c.kernel_sizes {
+                    e.params += k as u128 * d * ch + ch;
+                    e.activations_per_sample += 2 * t * ch;
+                }
+                e.dense(c.channels * c.kernel_sizes.len(), classes);
+            }
+            TextModelConfig::Lstm(c) => {
+                let (d, h) = (c.embed_dim as u128, c.hidden as u128);
+                let dirs = if c.bidirectional { 2 } else { 1 };
+                e.params += v * d + dirs * 4 * (d + h + 2) * h;
+                e.activations_per_sample += t * d + dirs * t * 6 * h;
+                e.dense(dirs as usize * c.hidden, classes);
+            }
+            TextModelConfig::Transformer(c) => {
+                let h = c.hidden as u128;
+                let i = c.intermediate.map_or(4 * h, |i| i as u128);
+                let layers = c.layers as u128;
+                e.params += (v + t + 2) * h + layers * (4 * h * h + 2 * h * i + i + 9 * h);
+                e.activations_per_sample +=
+                    t * h + layers * t * (6 * h + 2 * i + 2 * c.heads as u128 * t);
+                e.dense(c.hidden, classes);
+            }
+            TextModelConfig::Pretrained(_) => return None,
+        }
+        Some(e)
     }
 
     /// Builds the model (random weights; a pre-trained encoder is loaded separately with

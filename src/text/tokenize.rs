@@ -131,7 +131,10 @@ impl TextTokenizer {
             .map_err(|e| tok_error(&origin, "word-level trainer", e))?
             .into();
         inner
-            .train(&mut trainer, texts.iter())
+            .train(
+                &mut trainer,
+                texts.iter().map(|t| bounded_prefix(t, max_len)),
+            )
             .map_err(|e| tok_error(&origin, "building the vocabulary", e))?;
         let mut t = Self::wrap(inner, max_len, None)?;
         t.pad_id = t.inner.token_to_id(PAD).unwrap_or(0);
@@ -164,10 +167,11 @@ impl TextTokenizer {
 
     /// The ids of one text (special tokens added, truncated to `max_len`). A text that yields
     /// no token at all gets the padding id alone, so that every sequence has a length of 1+.
+    /// Only the text's [`bounded_prefix`] is tokenised.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self
             .inner
-            .encode(text, true)
+            .encode(bounded_prefix(text, self.max_len), true)
             .map_err(|e| tok_error(self.origin_path(), "cannot tokenise", e))?;
         let ids = enc.get_ids().to_vec();
         Ok(if ids.is_empty() {
@@ -181,7 +185,13 @@ impl TextTokenizer {
     pub fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
         let encs = self
             .inner
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(
+                texts
+                    .iter()
+                    .map(|t| bounded_prefix(t, self.max_len))
+                    .collect::<Vec<_>>(),
+                true,
+            )
             .map_err(|e| tok_error(self.origin_path(), "cannot tokenise", e))?;
         Ok(encs
             .into_iter()
@@ -212,6 +222,32 @@ impl TextTokenizer {
         self.origin
             .as_deref()
             .unwrap_or_else(|| Path::new("<trained vocabulary>"))
+    }
+}
+
+/// Characters of text read per token of `max_len`: a text is tokenised only up to
+/// `CHARS_PER_TOKEN × max_len` bytes.
+pub const CHARS_PER_TOKEN: usize = 256;
+
+/// The part of `text` that is tokenised: all of it when it is at most
+/// [`CHARS_PER_TOKEN`]` × max_len` bytes, otherwise a prefix of about that length cut just before
+/// a whitespace character (inside a word only when the last 1 KiB before the bound holds none).
+/// Cut before whitespace, the prefix gives the same tokens as the whole text up to the cut, so
+/// the first `max_len` tokens are unchanged unless they average more than 256 characters; a
+/// 50 MB text costs no more than its first 2 MB to tokenise with `max_len = 8192`.
+pub fn bounded_prefix(text: &str, max_len: usize) -> &str {
+    let bound = CHARS_PER_TOKEN.saturating_mul(max_len.max(1));
+    if text.len() <= bound {
+        return text;
+    }
+    let mut end = bound;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let window_start = end.saturating_sub(1024);
+    match text[..end].rfind(char::is_whitespace) {
+        Some(i) if i >= window_start => &text[..i],
+        _ => &text[..end],
     }
 }
 
@@ -314,6 +350,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope.json") && e.contains("no such"), "{e}");
+    }
+
+    #[test]
+    fn long_texts_are_cut_before_tokenising_with_the_same_tokens() {
+        let t = TextTokenizer::train_word_level(&corpus(), 20, 8).unwrap();
+        // 50 MB of words: the prefix is bounded and gives the same ids as a short text.
+        let long = "free money now ".repeat(50_000_000 / 15);
+        let prefix = bounded_prefix(&long, 8);
+        assert!(prefix.len() <= 256 * 8 && prefix.len() > 256 * 8 - 20);
+        assert!(!prefix.ends_with(' '));
+        let start = std::time::Instant::now();
+        let ids = t.encode(&long).unwrap();
+        assert_eq!(ids, t.encode(&"free money now ".repeat(4)).unwrap());
+        assert_eq!(ids.len(), 8);
+        assert!(start.elapsed().as_secs() < 5);
+        // Multi-byte characters are never split.
+        let wide = "é".repeat(10_000);
+        assert!(bounded_prefix(&wide, 2).len() <= 512);
+        assert_eq!(bounded_prefix("short", 2), "short");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Sweeps and teacher ensembles, end to end on tiny generated data.
 
-mod common;
+use crate::common;
 
 use distill::config::Experiment;
 use distill::pipeline::{RunOptions, record_soft_labels, run_all, train_teacher};

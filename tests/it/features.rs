@@ -1,7 +1,7 @@
 //! Online distillation: feature terms (FitNets hints, attention transfer) with the teacher run
 //! every step, and the adversarial term with its discriminator, on tiny generated data.
 
-mod common;
+use crate::common;
 
 use distill::config::Experiment;
 use distill::eval::predict_logits;

@@ -1,6 +1,6 @@
 //! End-to-end properties of the pipeline on tiny generated data.
 
-mod common;
+use crate::common;
 
 use distill::config::Experiment;
 use distill::eval::predict_logits;

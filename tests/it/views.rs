@@ -2,7 +2,7 @@
 //! belong to exactly the view recorded beside them, the same whatever the sharding, and a
 //! student that trains from it deterministically.
 
-mod common;
+use crate::common;
 
 use distill::classifier::{Classifier, Rows};
 use distill::config::Experiment;

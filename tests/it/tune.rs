@@ -1,7 +1,7 @@
 //! `objective = "auto"`: the search on the validation split (never the test set), its budget,
 //! its determinism and resume, and the report it feeds.
 
-mod common;
+use crate::common;
 
 use distill::config::Experiment;
 use distill::pipeline::tune;

@@ -55,6 +55,7 @@ pub fn card(architecture: ModelConfig, input: [usize; 3], classes: usize) -> Mod
             std: 0.5,
         },
         distill_version: "0.1.0-test".into(),
+        stamp: None,
     }
 }
 

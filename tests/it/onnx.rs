@@ -2,7 +2,7 @@
 //! every CNN option, gives tract the outputs of distill's own `Model::forward` to 1e-4, at any
 //! batch size; the softmax-with-temperature output; the file's metadata; and clear errors.
 
-mod common;
+use crate::common;
 
 use common::models::{card, distill_logits, random_images, saved_model};
 use distill::error::Error;

@@ -1,7 +1,7 @@
 //! Predicting with a saved model: the card beside the weights, images, IDX and CSV inputs,
 //! the CLI, and clear errors.
 
-mod common;
+use crate::common;
 
 use distill::config::Experiment;
 use distill::eval::predict_logits;

@@ -1,7 +1,7 @@
 //! Bad input: one clear line naming the file or field and the value, a non-zero exit, no panic,
 //! and no half-written output.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -214,7 +214,7 @@ fn bad_shard_argument() {
 #[test]
 fn text_experiment_with_bad_texts() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = include_str!("../examples/text-demo.toml").replace(
+    let demo = include_str!("../../examples/text-demo.toml").replace(
         "builtin = \"spam\"",
         "train = \"train.jsonl\"\ntest = \"test.jsonl\"",
     );

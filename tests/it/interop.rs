@@ -5,7 +5,7 @@
 //! bad files give errors naming the file and the key; the near-chance check refuses a teacher
 //! that loads but predicts nothing.
 
-mod common;
+use crate::common;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::store::ModuleSnapshot;
