@@ -552,16 +552,6 @@ impl SoftLabels {
             shards.push((h, l, v, f));
         }
         let first = shards[0].0.clone();
-        if shards.len() > first.num_shards {
-            return Err(err(
-                dir,
-                format!(
-                    "{} shard files for a store of {} shards: remove the extra ones",
-                    shards.len(),
-                    first.num_shards
-                ),
-            ));
-        }
         let mut seen: Vec<Option<&Path>> = vec![None; first.num_shards];
         for (h, _, _, path) in &shards {
             if h.num_shards != first.num_shards

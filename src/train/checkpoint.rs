@@ -113,7 +113,8 @@ pub type Restored<M> = (
 );
 
 /// Loads the latest checkpoint under `root`, if any, into `model`, `optimizer` and the
-/// discriminator. A checkpoint whose `run_key` differs is refused.
+/// discriminator. Checkpoints whose `run_key` differs (another configuration) are removed and
+/// `None` is returned: the run starts from scratch.
 pub fn load<M: Module>(
     root: &Path,
     run_key: &str,
@@ -136,14 +137,18 @@ pub fn load<M: Module>(
     let state: CheckpointState = serde_json::from_slice(&fsutil::read(&state_path)?)
         .map_err(|e| bad(&state_path, format!("unreadable: {e}")))?;
     if state.run_key != run_key {
-        let this = env!("CARGO_PKG_VERSION");
-        let message = match &state.distill_version {
-            Some(v) if v != this => format!(
-                "was written by distill {v} (this is {this}) or by another run; resume with distill {v}, remove it, or drop --resume"
-            ),
-            _ => "belongs to a run with another model, recipe, objective or seed, or to another build of distill; remove it, resume with the build that wrote it, or drop --resume".to_string(),
+        // Checkpoints of another configuration (or another build) under this run's name: the
+        // run starts again from scratch, and they go, so that none of them is ever mixed in.
+        let by = match &state.distill_version {
+            Some(v) if v != env!("CARGO_PKG_VERSION") => format!(" (written by distill {v})"),
+            _ => String::new(),
         };
-        return Err(bad(&state_path, message));
+        eprintln!(
+            "{}: the checkpoints there belong to another configuration{by}; this run starts from scratch",
+            root.display()
+        );
+        std::fs::remove_dir_all(root).map_err(|e| Error::io(root, e))?;
+        return Ok(None);
     }
     let model_path = dir.join("model.bpk");
     let model = model

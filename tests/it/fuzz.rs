@@ -130,7 +130,8 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
             }
             _ if len >= 4 => {
                 // An interesting 32-bit value, big- or little-endian (sizes in binary headers).
-                let v: u32 = [0, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1000_0000][rng.below(6)];
+                let v: u32 =
+                    [0, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1000_0000][rng.below(6)];
                 let bytes = match rng.below(2) {
                     0 => v.to_be_bytes(),
                     _ => v.to_le_bytes(),
@@ -153,7 +154,11 @@ fn fuzz(name: &str, corpus: Vec<Vec<u8>>, target: impl Fn(&[u8]) -> bool) {
     let started = Instant::now();
     // The corpus itself first: valid inputs must be accepted.
     for (i, input) in corpus.iter().enumerate() {
-        assert!(target(input), "{name}: corpus input {i} is refused");
+        assert!(
+            target(input),
+            "{name}: corpus input {i} is refused: {}",
+            String::from_utf8_lossy(input)
+        );
     }
     for i in 0..iters {
         let input = mutate(&mut rng, &corpus);
@@ -246,7 +251,8 @@ fn labelled_text_readers() {
         text: "text",
         label: "label",
     };
-    let csv = b"text,label\n\"free money, now\",spam\nsee you at noon,ham\nwin a prize,spam\n".to_vec();
+    let csv =
+        b"text,label\n\"free money, now\",spam\nsee you at noon,ham\nwin a prize,spam\n".to_vec();
     let tsv = b"text\tlabel\nfree money now\tspam\nlunch at noon\tham\n".to_vec();
     let jsonl = b"{\"text\": \"free money\", \"label\": \"spam\"}\n{\"text\": \"noon?\", \"label\": \"ham\"}\n".to_vec();
     for (name, format, corpus) in [
@@ -264,7 +270,7 @@ fn labelled_text_readers() {
 fn tabular_csv_reader() {
     use distill::tabular::ReadOptions;
     use distill::tabular::data::parse_training;
-    let csv = b"a,b,colour,label\n1.5,2,red,x\n-3,4e2,blue,y\n0.25,,green,x\n7,8,red,y\n".to_vec();
+    let csv = b"a,b,colour,label\n1.5,2,red,x\n-3,4e2,blue,y\n0.25,5,green,x\n7,8,red,y\n".to_vec();
     let categorical = vec!["b".to_string()];
     let opts = ReadOptions {
         label: "label",
@@ -273,6 +279,9 @@ fn tabular_csv_reader() {
         classes: None,
         delimiter: None,
     };
+    if let Err(e) = parse_training(Path::new("t.csv"), &text(&csv), &opts) {
+        panic!("the corpus is refused: {e}");
+    }
     fuzz("tabular-csv", vec![csv], |b| {
         parse_training(Path::new("t.csv"), &text(b), &opts).is_ok()
     });
@@ -309,7 +318,10 @@ fn shard_corpus(dir: &Path) -> Vec<Vec<u8>> {
         let rows = h.end - h.start;
         let logits: Vec<f32> = (0..rows * 3).map(|i| i as f32 * 0.5 - 1.0).collect();
         let path = write_shard(dir, &h, &logits).unwrap();
-        assert_eq!(path.file_name().unwrap().to_string_lossy(), shard_file_name(index, count));
+        assert_eq!(
+            path.file_name().unwrap().to_string_lossy(),
+            shard_file_name(index, count)
+        );
         corpus.push(std::fs::read(&path).unwrap());
         read_shard(&path).unwrap();
     }
@@ -401,8 +413,11 @@ fn image_inputs_of_predict() {
     let png = {
         let img = image::GrayImage::from_fn(4, 4, |x, y| image::Luma([(x * 60 + y * 3) as u8]));
         let mut bytes = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-            .unwrap();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
         bytes
     };
     let csv = b"0,10,20,30,40,50,60,70,80,90,100,110,120,130,140,150\n".to_vec();
@@ -413,7 +428,9 @@ fn image_inputs_of_predict() {
         let path = dir.path().join(file);
         fuzz(name, corpus, |b| {
             std::fs::write(&path, b).unwrap();
-            predictor.predict_files(std::slice::from_ref(&path), 1).is_ok()
+            predictor
+                .predict_files(std::slice::from_ref(&path), 1)
+                .is_ok()
         });
     }
 }
