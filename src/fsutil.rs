@@ -38,13 +38,35 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -
         create_dir_all(parent)?;
     }
     let tmp = temp_path(path);
-    let done = write(&tmp).and_then(|()| rename(&tmp, path));
+    let done = write(&tmp)
+        .and_then(|()| sync_tree(&tmp))
+        .and_then(|()| rename(&tmp, path));
     if done.is_err() {
         remove_temp(&tmp);
     }
     done?;
     sync_parent(path);
     Ok(())
+}
+
+/// Flushes a file, or every file of a folder and the folder itself, to disk.
+pub fn sync_tree(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+            let entry = entry.map_err(|e| Error::io(path, e))?;
+            sync_tree(&entry.path())?;
+        }
+    }
+    // Folders are flushed where the platform allows opening them; files always.
+    match std::fs::File::open(path) {
+        Ok(f) => match f.sync_all() {
+            Ok(()) => Ok(()),
+            Err(_) if path.is_dir() => Ok(()),
+            Err(e) => Err(Error::io(path, e)),
+        },
+        Err(_) if path.is_dir() => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 /// Removes a temporary file or folder, ignoring what is not there.

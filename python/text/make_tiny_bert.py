@@ -1,4 +1,4 @@
-"""Tiny HF BERT fixture for the burn port in ``src/text/bert.rs`` (tests/bert.rs).
+"""Tiny HF BERT fixture for the burn port in ``src/text/bert.rs`` (tests/it/bert.rs).
 
 Builds ``transformers.BertModel`` with a fixed seed and a tiny configuration (vocab 64,
 hidden 32, 2 layers, 4 heads, intermediate 48, 32 positions, GELU erf, LayerNorm eps 1e-12),

@@ -303,6 +303,7 @@ impl ShardWriter {
         file.sync_all().map_err(io)?;
         drop(file);
         fsutil::rename(&self.tmp, &self.path)?;
+        fsutil::sync_parent(&self.path);
         Ok(self.path.clone())
     }
 }

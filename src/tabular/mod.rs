@@ -122,6 +122,9 @@ impl TabularExperiment {
                 "must be in [0, 0.9)",
             ));
         }
+        if let Some(classes) = &d.classes {
+            crate::vocab::check_unique_names("data.classes", classes, bad)?;
+        }
         if d.train_limit == Some(0) {
             return Err(bad("data.train_limit", "0".into(), "must be at least 1"));
         }

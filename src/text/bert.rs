@@ -18,7 +18,7 @@
 //! The numerics follow `python/text/minilm_reference.py` and are checked against
 //! `transformers` on a tiny model (`tests/fixtures/text/tiny_bert`, from
 //! `python/text/make_tiny_bert.py`) and against the real MiniLM's embeddings
-//! (`tests/fixtures/text/minilm_reference.json`) in `tests/bert.rs`.
+//! (`tests/fixtures/text/minilm_reference.json`) in `tests/it/bert.rs`.
 //!
 //! HF names and distill's module paths (`N` is the layer index):
 //!

@@ -79,7 +79,9 @@ pub fn save<M: Module>(
     let json = serde_json::to_vec_pretty(state).expect("state serialises");
     fsutil::write_atomic(&tmp.join("state.json"), &json)?;
     let _ = std::fs::remove_dir_all(&final_dir);
+    fsutil::sync_tree(&tmp)?;
     fsutil::rename(&tmp, &final_dir)?;
+    fsutil::sync_parent(&final_dir);
     let latest = Latest {
         dir: final_dir
             .file_name()
