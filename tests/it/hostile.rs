@@ -117,6 +117,40 @@ fn sizes_past_their_ceilings_are_refused_naming_the_field() {
 }
 
 #[test]
+fn text_sizes_past_their_ceilings_are_refused() {
+    for (from, to, field) in [
+        ("max_len = 128", "max_len = 1000000000", "data.max_len"),
+        (
+            "embed_dim = 16",
+            "embed_dim = 1000000000",
+            "student.model.embed_dim",
+        ),
+        ("size = 8000", "size = 4000000000", "teacher.tokenizer.size"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = include_str!("../../examples/text-demo.toml");
+        assert!(text.contains(from));
+        let config = dir.path().join("text.toml");
+        std::fs::write(&config, text.replacen(from, to, 1)).unwrap();
+        let out_dir = dir.path().join("out");
+        let out = distill(
+            &[
+                "run",
+                config.to_str().unwrap(),
+                "--out",
+                out_dir.to_str().unwrap(),
+                "-q",
+            ],
+            &[],
+        );
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains(field) && err.contains("at most"), "{err}");
+        assert!(!out_dir.exists());
+    }
+}
+
+#[test]
 fn a_model_too_big_for_memory_is_refused_before_it_is_built() {
     // Two layers of 65,536 units: 4.3 billion weights, each within its ceiling.
     refused(
@@ -261,6 +295,49 @@ fn stores_stale_models_and_corrupt_files_are_refused() {
             && stderr(&stale).contains("objective changed"),
         "{}",
         stderr(&stale)
+    );
+    // Another student budget: compare names the recipe.
+    std::fs::write(
+        &config,
+        common::experiment_text(&[
+            ("temperature = 4.0", "temperature = 1.0"),
+            ("epochs = 2", "epochs = 3"),
+        ]),
+    )
+    .unwrap();
+    let e = distill(
+        &[
+            "compare",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+        &[],
+    );
+    assert!(stderr(&e).contains("recipe"), "{}", stderr(&e));
+    std::fs::write(
+        &config,
+        common::experiment_text(&[("temperature = 4.0", "temperature = 1.0")]),
+    )
+    .unwrap();
+    // A run that fails validation leaves the resolved experiment of the last good run alone.
+    let resolved = std::fs::read(out.join("experiment.resolved.toml")).unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        common::experiment_text(&[
+            ("seed = 7", "seed = 7\nextra_teachers = [\"missing\"]"),
+            ("alpha = 0.1", "alpha = 0.1\nteacher_weights = [0.5, 0.5]"),
+        ]),
+    )
+    .unwrap();
+    let e = run(&bad, &out, true);
+    assert!(!e.status.success());
+    assert!(stderr(&e).contains("missing"), "{}", stderr(&e));
+    assert_eq!(
+        std::fs::read(out.join("experiment.resolved.toml")).unwrap(),
+        resolved
     );
     let resumed = run(&config, &out, true);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
