@@ -55,7 +55,30 @@ pub struct ExperimentOf<D, T, S> {
     /// How models are measured.
     #[serde(default)]
     pub evaluation: EvalConfig,
+    /// How the teacher's soft labels are stored (`[soft_labels]`; dense when absent).
+    #[serde(default, skip_serializing_if = "SoftLabelsConfig::is_dense")]
+    pub soft_labels: SoftLabelsConfig,
 }
+
+/// How the teacher's soft labels are stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftLabelsConfig {
+    /// Keep only the `top_k` largest logits of each row, their class ids and the log-sum-exp
+    /// of the rest (a store that stays small with many classes). Absent: every logit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+}
+
+impl SoftLabelsConfig {
+    /// Whether every logit is kept.
+    pub fn is_dense(&self) -> bool {
+        self.top_k.is_none()
+    }
+}
+
+/// Most logits a top-k store keeps per row.
+pub const MAX_TOP_K: usize = 1024;
 
 /// An image experiment: IDX files or the built-in subset, an MLP or CNN teacher (trained here
 /// or imported), an MLP or CNN student.
@@ -110,6 +133,9 @@ impl<D, T, S> ExperimentOf<D, T, S> {
         }
         if self.student_seeds.is_empty() {
             return Err(bad("student_seeds", "[]".into(), "give at least one seed"));
+        }
+        if let Some(k) = self.soft_labels.top_k {
+            crate::limits::within("soft_labels.top_k", k, MAX_TOP_K, bad)?;
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, s) in self.student_seeds.iter().enumerate() {

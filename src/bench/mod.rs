@@ -438,6 +438,7 @@ impl Runner<'_> {
             dtype: "f16".into(),
             provenance: provenance.clone(),
             sha256: String::new(),
+            top_k: None,
         };
         let mut writer = ShardWriter::create(dir, &header)?;
         let bar = Progress::new(0, "record", false);

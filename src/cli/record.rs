@@ -14,6 +14,10 @@ pub struct Args {
     /// Record only shard i of N (0-based), e.g. `--shard 2/8`; shards are independent processes.
     #[arg(long, default_value = "0/1")]
     shard: String,
+    /// Keep only the K largest logits of each row (and the log-sum-exp of the rest): a small
+    /// store when there are many classes. Overrides `[soft_labels] top_k`.
+    #[arg(long, value_name = "K")]
+    top_k: Option<usize>,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
@@ -36,7 +40,17 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 /// Records one shard.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     let shard = parse_shard(&args.shard)?;
-    let (task, opts) = args.common.load(cli, false, false)?;
+    let (mut task, opts) = args.common.load(cli, false, false)?;
+    if let Some(k) = args.top_k {
+        if k == 0 || k > distill::config::MAX_TOP_K {
+            return Err(Error::Argument {
+                arg: "--top-k".into(),
+                value: k.to_string(),
+                reason: format!("must be 1..={}", distill::config::MAX_TOP_K),
+            });
+        }
+        distill::with_task!(&mut task, t => distill::task::Task::settings_mut(t).top_k = Some(k));
+    }
     let (teacher, store) = args.paths.resolve(&opts.out);
     let file = distill::with_task!(&task, t => {
         let file = record_soft_labels(t, &teacher, &store, shard, &opts)?;

@@ -144,6 +144,7 @@ fn write_shard<T: Task>(
         dtype: "f16".into(),
         provenance: provenance(task, teacher)?,
         sha256: String::new(),
+        top_k: task.settings().top_k,
     };
     let started = Instant::now();
     let mut writer = ShardWriter::create(store, &header)?;
@@ -394,7 +395,7 @@ pub fn student_run_key<T: Task>(task: &T, run: &StudentRun) -> Result<RunKey> {
         .inputs
         .soft_labels
         .iter()
-        .map(|s| format!("{:?}", s.provenance))
+        .map(|s| format!("{:?} top_k {:?}", s.provenance, s.top_k))
         .collect();
     if run.objective.needs_online_teacher() {
         teachers.push(format!(
@@ -500,8 +501,9 @@ pub fn ensure_teacher_and_store<T: Task>(
     timings.teacher_train_s = t.elapsed().as_secs_f64();
     let store = soft_labels_dir(&opts.out);
     let t = Instant::now();
-    let reusable =
-        opts.resume && train_logits.is_none() && open_soft_labels(task, &teacher, &store).is_ok();
+    let reusable = opts.resume
+        && train_logits.is_none()
+        && open_soft_labels(task, &teacher, &store).is_ok_and(|s| s.top_k == task.settings().top_k);
     if !reusable {
         let _ = std::fs::remove_dir_all(&store);
         match &train_logits {

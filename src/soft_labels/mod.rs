@@ -8,6 +8,15 @@
 //!   [ | rows × (i8 dy, i8 dx, u8 flip) ]
 //! ```
 //!
+//! A top-k store (`top_k = K` in the header; `record --top-k K` or `[soft_labels] top_k`, the
+//! design of DistillKit and Megatron-LM's top-k shards) keeps, per row, the K largest logits
+//! (f16), their class ids (u32 LE) and the log-sum-exp of the other logits (f32 LE):
+//! `rows × (K × f16 | K × u32 | f32)` in place of the dense rows. Reading rebuilds dense rows:
+//! the K logits where they were, and each of the other `C − K` classes at
+//! `lse_rest − ln(C − K)`, so that at T = 1 the softmax keeps the K probabilities exactly and
+//! spreads the rest of the mass evenly; at another T the tail is an approximation. Every
+//! objective reads both kinds.
+//!
 //! A plain store has one row per training sample. A store of augmented views (offline KD with
 //! augmentation, the idea of FKD, Shen & Xing 2022, and ReLabel, Yun et al. 2021) has `K` rows
 //! per sample, sample-major: the teacher's logits for view `v` of sample `i` in row `i·K + v`,
@@ -126,6 +135,9 @@ pub struct ShardHeader {
     pub end: usize,
     /// Element type of the payload.
     pub dtype: String,
+    /// Logits kept per row (a top-k store); absent in a dense store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
     /// What the logits were recorded from.
     pub provenance: Provenance,
     /// SHA-256 of the file with this field set to 64 zeros: the header is covered as well as
@@ -251,7 +263,17 @@ impl ShardWriter {
         }
         let mut encoded = std::mem::take(&mut self.encoded);
         encoded.clear();
-        encoded.extend(logits.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()));
+        match self.header.top_k {
+            None => encoded.extend(logits.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes())),
+            Some(k) => {
+                for row in logits.chunks_exact(classes) {
+                    let (values, ids, lse) = top_k_row(row, k);
+                    encoded.extend(values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()));
+                    encoded.extend(ids.iter().flat_map(|i| i.to_le_bytes()));
+                    encoded.extend(lse.to_le_bytes());
+                }
+            }
+        }
         self.hasher.update(&encoded);
         let written = self.write(&encoded);
         self.encoded = encoded;
@@ -439,8 +461,8 @@ pub fn decode_shard(bytes: &[u8], path: &Path) -> Result<Shard> {
     } else {
         0
     };
-    let expected = rows
-        .checked_mul(header.num_classes * 2)
+    let expected = row_bytes(&header)
+        .and_then(|r| rows.checked_mul(r))
         .and_then(|b| b.checked_add(view_bytes))
         .ok_or_else(|| err("header sizes overflow".into()))?;
     if payload.len() != expected {
@@ -467,10 +489,13 @@ pub fn decode_shard(bytes: &[u8], path: &Path) -> Result<Shard> {
         ));
     }
     let (logit_bytes, view_bytes) = payload.split_at(payload.len() - view_bytes);
-    let logits = logit_bytes
-        .chunks_exact(2)
-        .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-        .collect();
+    let logits = match header.top_k {
+        None => logit_bytes
+            .chunks_exact(2)
+            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Some(k) => dense_rows(logit_bytes, k, header.num_classes).map_err(err)?,
+    };
     let views = view_bytes
         .chunks_exact(3)
         .map(|c| View {
@@ -480,6 +505,35 @@ pub fn decode_shard(bytes: &[u8], path: &Path) -> Result<Shard> {
         })
         .collect();
     Ok((header, logits, views))
+}
+
+/// Dense rows of logits from top-k rows (see the module documentation).
+fn dense_rows(bytes: &[u8], k: usize, classes: usize) -> std::result::Result<Vec<f32>, String> {
+    let row_len = 6 * k + 4;
+    let fill_shift = ((classes - k) as f32).ln();
+    let mut out = Vec::with_capacity(bytes.len() / row_len * classes);
+    let mut seen = vec![usize::MAX; classes];
+    for (r, row) in bytes.chunks_exact(row_len).enumerate() {
+        let (values, rest) = row.split_at(2 * k);
+        let (ids, lse) = rest.split_at(4 * k);
+        let lse = f32::from_le_bytes([lse[0], lse[1], lse[2], lse[3]]);
+        if lse.is_nan() {
+            return Err(format!("row {r}: the log-sum-exp of the tail is NaN"));
+        }
+        let start = out.len();
+        out.resize(start + classes, lse - fill_shift);
+        for (v, id) in values.chunks_exact(2).zip(ids.chunks_exact(4)) {
+            let id = u32::from_le_bytes([id[0], id[1], id[2], id[3]]) as usize;
+            if id >= classes || seen[id] == r {
+                return Err(format!(
+                    "row {r}: class id {id} is out of range or repeated ({classes} classes)"
+                ));
+            }
+            seen[id] = r;
+            out[start + id] = f16::from_le_bytes([v[0], v[1]]).to_f32();
+        }
+    }
+    Ok(out)
 }
 
 /// Most views per sample a store may hold.
@@ -505,7 +559,44 @@ fn header_problem(h: &ShardHeader) -> Option<String> {
             h.start, h.end, h.num_samples, h.num_classes
         ));
     }
+    if let Some(k) = h.top_k
+        && (k == 0 || k >= h.num_classes || k > crate::config::MAX_TOP_K)
+    {
+        return Some(format!(
+            "top_k = {k} with {} classes: a top-k store keeps 1..={} logits and fewer than the \
+             classes (keep every logit with a dense store)",
+            h.num_classes,
+            crate::config::MAX_TOP_K
+        ));
+    }
     None
+}
+
+/// Bytes one row of a shard takes: `C` f16 logits, or a top-k row.
+fn row_bytes(h: &ShardHeader) -> Option<usize> {
+    match h.top_k {
+        None => h.num_classes.checked_mul(2),
+        Some(k) => k.checked_mul(6)?.checked_add(4),
+    }
+}
+
+/// The top `k` of one row of logits: the values, their class ids (largest first; ties by the
+/// lower id) and the log-sum-exp of the others.
+fn top_k_row(row: &[f32], k: usize) -> (Vec<f32>, Vec<u32>, f32) {
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    let rest = &order[k..];
+    let max = rest
+        .iter()
+        .map(|&i| row[i])
+        .fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = rest.iter().map(|&i| f64::from(row[i] - max).exp()).sum();
+    let lse = max + sum.ln() as f32;
+    (
+        order[..k].iter().map(|&i| row[i]).collect(),
+        order[..k].iter().map(|&i| i as u32).collect(),
+        lse,
+    )
 }
 
 /// A whole store, read back from all its shards.
@@ -525,6 +616,8 @@ pub struct SoftLabels {
     pub views_per_sample: usize,
     /// The view of each row (empty for a plain store).
     pub views: Vec<View>,
+    /// Logits kept per row when recorded as a top-k store (`None`: dense).
+    pub top_k: Option<usize>,
 }
 
 impl SoftLabels {
@@ -558,17 +651,23 @@ impl SoftLabels {
             if h.num_shards != first.num_shards
                 || h.num_samples != first.num_samples
                 || h.num_classes != first.num_classes
+                || h.top_k != first.top_k
             {
-                return Err(err(
-                    path,
+                let describe = |h: &ShardHeader| {
                     format!(
-                        "belongs to another recording: {} shards / {} samples / {} classes, others say {} / {} / {}",
+                        "{} shards / {} samples / {} classes / {}",
                         h.num_shards,
                         h.num_samples,
                         h.num_classes,
-                        first.num_shards,
-                        first.num_samples,
-                        first.num_classes
+                        h.top_k.map_or("dense".to_string(), |k| format!("top-{k}"))
+                    )
+                };
+                return Err(err(
+                    path,
+                    format!(
+                        "belongs to another recording: {}, others say {}",
+                        describe(h),
+                        describe(&first)
                     ),
                 ));
             }
@@ -623,6 +722,7 @@ impl SoftLabels {
             provenance: first.provenance,
             shards: first.num_shards,
             views,
+            top_k: first.top_k,
         })
     }
 
@@ -735,7 +835,57 @@ mod tests {
             dtype: String::new(),
             provenance: provenance(),
             sha256: String::new(),
+            top_k: None,
         }
+    }
+
+    fn softmax(row: &[f32]) -> Vec<f64> {
+        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let e: Vec<f64> = row.iter().map(|&v| f64::from(v - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.iter().map(|v| v / s).collect()
+    }
+
+    #[test]
+    fn a_top_k_store_keeps_the_top_probabilities_and_the_tail_mass_at_t1() {
+        let dir = tempfile::tempdir().unwrap();
+        let classes = 50;
+        let total = 6;
+        let all: Vec<f32> = (0..total * classes)
+            .map(|v| ((v as f32 * 0.917).sin() * 4.0).round() / 2.0)
+            .collect();
+        let mut h = header(0, 1, total);
+        h.num_classes = classes;
+        h.top_k = Some(5);
+        let path = write_shard(dir.path(), &h, &all).unwrap();
+        // 5 × (2 + 4) + 4 bytes per row instead of 50 × 2.
+        let dense_bytes = total * classes * 2;
+        let payload = std::fs::metadata(&path).unwrap().len() as usize;
+        assert!(payload < dense_bytes, "{payload} >= {dense_bytes}");
+        let store = SoftLabels::open(dir.path(), &provenance()).unwrap();
+        assert_eq!(store.top_k, Some(5));
+        for r in 0..total {
+            let truth = softmax(&all[r * classes..(r + 1) * classes]);
+            let rebuilt = softmax(&store.logits[r * classes..(r + 1) * classes]);
+            let mut order: Vec<usize> = (0..classes).collect();
+            order.sort_by(|&a, &b| truth[b].total_cmp(&truth[a]).then(a.cmp(&b)));
+            // The top 5 probabilities are kept (to f16 precision of their logits) ...
+            for &i in &order[..5] {
+                assert!((truth[i] - rebuilt[i]).abs() < 2e-3, "row {r} class {i}");
+            }
+            // ... and the tail keeps its mass, spread evenly.
+            let tail = |p: &[f64]| order[5..].iter().map(|&i| p[i]).sum::<f64>();
+            assert!((tail(&truth) - tail(&rebuilt)).abs() < 2e-3, "row {r}");
+            let spread: Vec<f64> = order[5..].iter().map(|&i| rebuilt[i]).collect();
+            assert!(spread.iter().all(|p| (p - spread[0]).abs() < 1e-9));
+        }
+        // A top-k store needs fewer logits than classes.
+        h.top_k = Some(classes);
+        let e = ShardWriter::create(dir.path(), &h)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("top_k = 50 with 50 classes"), "{e}");
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct Settings {
     pub student_train: TrainConfig,
     /// The search that chooses the KD student's objective (`objective = "auto"`), else `None`.
     pub tune: Option<crate::tune::TuneConfig>,
+    /// Logits kept per row by a top-k store (`None`: a dense store).
+    pub top_k: Option<usize>,
 }
 
 impl Settings {
@@ -95,6 +97,7 @@ impl Settings {
                 .objective
                 .auto
                 .then(|| experiment.tune.clone().unwrap_or_default()),
+            top_k: experiment.soft_labels.top_k,
         }
     }
 

@@ -310,9 +310,15 @@ fn shard_corpus(dir: &Path) -> Vec<Vec<u8>> {
                 }),
             },
             sha256: String::new(),
+            top_k: None,
         }
     };
     let mut corpus = Vec::new();
+    let sub = dir.join("top-k");
+    let mut h = header(0, 1, false);
+    h.top_k = Some(2);
+    let logits: Vec<f32> = (0..18).map(|i| (i as f32 * 0.7).sin()).collect();
+    corpus.push(std::fs::read(write_shard(&sub, &h, &logits).unwrap()).unwrap());
     for (index, count) in [(0, 1), (1, 2)] {
         let h = header(index, count, false);
         let rows = h.end - h.start;

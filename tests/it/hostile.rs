@@ -193,9 +193,9 @@ fn report(out: &Path) -> serde_json::Value {
 /// The models' test accuracies and the students' tensor hashes of a finished run.
 fn outcome(out: &Path) -> (String, Vec<String>) {
     let r = report(out);
-    let accuracies = ["teacher", "kd", "baseline"]
+    let accuracies = ["teacher", "student_kd", "student_baseline"]
         .iter()
-        .map(|m| r["models"][m]["quality"]["accuracy"].to_string())
+        .map(|m| r["models"][m]["accuracy"].as_f64().unwrap().to_string())
         .collect::<Vec<_>>()
         .join(" ");
     let hashes = ["teacher", "student_kd-seed1", "student_baseline-seed1"]

@@ -270,3 +270,46 @@ fn store_of_other_data_is_refused_naming_the_fingerprint() {
     );
     assert_eq!(e.lines().count(), 1, "{e}");
 }
+
+#[test]
+fn a_top_k_store_trains_the_student_a_dense_store_trains() {
+    // Three classes, top 2: the one class left out is rebuilt exactly from the tail's
+    // log-sum-exp, so the two stores give the same soft labels to f16 precision.
+    let (dir, config) =
+        common::setup(&[("[evaluation]", "[soft_labels]\ntop_k = 2\n\n[evaluation]")]);
+    let experiment = Experiment::load(&config).unwrap();
+    let task = ImageTask::new(experiment.clone()).unwrap();
+    let out = dir.path().join("out");
+    run_all(&task, &options(&out)).unwrap();
+    let mut dense = experiment.clone();
+    dense.soft_labels.top_k = None;
+    let dense = ImageTask::new(dense).unwrap();
+    let dense_store = dir.path().join("dense");
+    distill::pipeline::record_soft_labels(
+        &dense,
+        &teacher_path(&out),
+        &dense_store,
+        (0, 1),
+        &options(&out),
+    )
+    .unwrap();
+    let top = open_soft_labels(&task, &teacher_path(&out), &out.join("soft_labels")).unwrap();
+    let all = open_soft_labels(&dense, &teacher_path(&out), &dense_store).unwrap();
+    assert_eq!((top.top_k, all.top_k), (Some(2), None));
+    for (a, b) in top.logits.iter().zip(&all.logits) {
+        assert!((a - b).abs() <= b.abs() * 2e-3 + 2e-3, "{a} vs {b}");
+    }
+    let size = |d: &Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum::<u64>()
+    };
+    // 2 × 6 + 4 = 16 bytes per row against 3 × 2 = 6: more with 3 classes, as expected; the
+    // header says which kind it is and both read the same.
+    assert!(size(&out.join("soft_labels")) > 0 && size(&dense_store) > 0);
+    // The report carries the store it was trained from.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["models"]["student_kd"]["accuracy"].as_f64().unwrap() > 0.5);
+}
