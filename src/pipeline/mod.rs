@@ -314,6 +314,40 @@ pub struct StudentRun<'a> {
     pub recipe: Option<&'a TrainConfig>,
 }
 
+/// The experiment's student of `kind` and `seed` under `opts.out`: its name, objective, teacher
+/// signal (the stores for the KD student, none for the baseline) and weights file, handed to
+/// `then`.
+fn with_student_run<T: Task, R>(
+    task: &T,
+    (kind, seed): (StudentKind, u64),
+    soft_labels: &[SoftLabels],
+    teacher: &Path,
+    opts: &RunOptions,
+    then: impl FnOnce(&StudentRun) -> Result<R>,
+) -> Result<R> {
+    let objective = match kind {
+        StudentKind::Kd => Objective::new(crate::tune::kd_objective(task, &opts.out)?),
+        StudentKind::Baseline => Objective::hard_labels_only(),
+    };
+    let stores = if kind == StudentKind::Kd {
+        soft_labels
+    } else {
+        &[]
+    };
+    let name = format!("{}-seed{seed}", kind.name());
+    then(&StudentRun {
+        name: &name,
+        objective: &objective,
+        inputs: StudentInputs {
+            soft_labels: stores,
+            teacher,
+        },
+        seed,
+        weights: &student_path(&opts.out, kind, seed),
+        recipe: None,
+    })
+}
+
 /// Step 3: trains one student (KD against the stores, or the baseline) with `seed`, into
 /// `OUT/student_kd-seedN.safetensors` or `OUT/student_baseline-seedN.safetensors`. `teacher`
 /// (weights) is loaded only when the objective runs it online.
@@ -325,36 +359,8 @@ pub fn train_student<T: Task>(
     seed: u64,
     opts: &RunOptions,
 ) -> Result<Trained<T::Model>> {
-    let objective = student_objective(task, kind, &opts.out)?;
-    let stores = if kind == StudentKind::Kd {
-        soft_labels
-    } else {
-        &[]
-    };
-    let name = format!("{}-seed{seed}", kind.name());
-    train_student_as(
-        task,
-        &StudentRun {
-            name: &name,
-            objective: &objective,
-            inputs: StudentInputs {
-                soft_labels: stores,
-                teacher,
-            },
-            seed,
-            weights: &student_path(&opts.out, kind, seed),
-            recipe: None,
-        },
-        opts,
-    )
-}
-
-/// The objective of the experiment's student of `kind`: the chosen (or hand-set) KD objective,
-/// or hard labels only.
-fn student_objective<T: Task>(task: &T, kind: StudentKind, out: &Path) -> Result<Objective> {
-    Ok(match kind {
-        StudentKind::Kd => Objective::new(crate::tune::kd_objective(task, out)?),
-        StudentKind::Baseline => Objective::hard_labels_only(),
+    with_student_run(task, (kind, seed), soft_labels, teacher, opts, |run| {
+        train_student_as(task, run, opts)
     })
 }
 
@@ -368,24 +374,9 @@ pub fn student_freshness<T: Task>(
     seed: u64,
     opts: &RunOptions,
 ) -> Result<Freshness> {
-    let objective = student_objective(task, kind, &opts.out)?;
-    let weights = student_path(&opts.out, kind, seed);
-    let run = StudentRun {
-        name: kind.name(),
-        objective: &objective,
-        inputs: StudentInputs {
-            soft_labels: if kind == StudentKind::Kd {
-                soft_labels
-            } else {
-                &[]
-            },
-            teacher,
-        },
-        seed,
-        weights: &weights,
-        recipe: None,
-    };
-    Ok(artefact::freshness(&weights, &student_run_key(task, &run)?))
+    with_student_run(task, (kind, seed), soft_labels, teacher, opts, |run| {
+        Ok(artefact::freshness(run.weights, &student_run_key(task, run)?))
+    })
 }
 
 /// The run key of a student run ([`crate::task::student_key`]): its teacher signal is the

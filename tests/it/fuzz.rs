@@ -343,9 +343,8 @@ fn shard_reader() {
     });
 }
 
-#[test]
-fn model_card_and_weights_loading() {
-    let dir = tempfile::tempdir().unwrap();
+/// A saved 4×4-pixel, 3-class MLP with its card; returns the weights' path.
+fn tiny_model(dir: &Path) -> PathBuf {
     let card = common::models::card(
         ModelConfig::Mlp(MlpConfig {
             hidden: vec![4],
@@ -354,7 +353,13 @@ fn model_card_and_weights_loading() {
         [1, 4, 4],
         3,
     );
-    let (_, weights) = common::models::saved_model(dir.path(), "m", &card, 1);
+    common::models::saved_model(dir, "m", &card, 1).1
+}
+
+#[test]
+fn model_card_and_weights_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = tiny_model(dir.path());
     let card_path = ModelCard::path_for(&weights);
     let card = std::fs::read(&card_path).unwrap();
     let tensors = std::fs::read(&weights).unwrap();
@@ -406,15 +411,7 @@ fn pytorch_reader() {
 #[test]
 fn image_inputs_of_predict() {
     let dir = tempfile::tempdir().unwrap();
-    let card = common::models::card(
-        ModelConfig::Mlp(MlpConfig {
-            hidden: vec![4],
-            dropout: 0.0,
-        }),
-        [1, 4, 4],
-        3,
-    );
-    let (_, weights) = common::models::saved_model(dir.path(), "m", &card, 1);
+    let weights = tiny_model(dir.path());
     let predictor = distill::predict::Predictor::load(&weights).unwrap();
     let png = {
         let img = image::GrayImage::from_fn(4, 4, |x, y| image::Luma([(x * 60 + y * 3) as u8]));

@@ -28,25 +28,34 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// `distill run` of `config` into `out`, quiet, with `--resume` when asked.
-fn run(config: &Path, out: &Path, resume: bool) -> Output {
+/// `distill SUB CONFIG --out OUT -q EXTRA...`.
+fn step(sub: &str, config: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
-        "run",
+        sub,
         config.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "-q",
     ];
-    if resume {
-        args.push("--resume");
-    }
+    args.extend_from_slice(extra);
     distill(&args, &[])
+}
+
+/// `distill run` of `config` into `out`, quiet, with `--resume` when asked.
+fn run(config: &Path, out: &Path, resume: bool) -> Output {
+    step("run", config, out, if resume { &["--resume"] } else { &[] })
 }
 
 /// Fails with every needle in a one-line error, and writes nothing into `dir/out`.
 fn refused(replace: &[(&str, &str)], envs: &[(&str, &str)], needles: &[&str]) {
     let (dir, config) = common::setup(replace);
-    let out_dir = dir.path().join("out");
+    refused_file(dir.path(), &config, envs, needles);
+}
+
+/// `distill run CONFIG --out DIR/out` fails with every needle in a one-line error, and writes
+/// nothing into `DIR/out`.
+fn refused_file(dir: &Path, config: &Path, envs: &[(&str, &str)], needles: &[&str]) {
+    let out_dir = dir.join("out");
     let out = distill(
         &[
             "run",
@@ -58,7 +67,7 @@ fn refused(replace: &[(&str, &str)], envs: &[(&str, &str)], needles: &[&str]) {
         envs,
     );
     let err = stderr(&out);
-    assert!(!out.status.success(), "accepted {replace:?}");
+    assert!(!out.status.success(), "accepted {config:?}");
     for n in needles {
         assert!(err.contains(n), "error lacks {n:?}: {err}");
     }
@@ -132,21 +141,7 @@ fn text_sizes_past_their_ceilings_are_refused() {
         assert!(text.contains(from));
         let config = dir.path().join("text.toml");
         std::fs::write(&config, text.replacen(from, to, 1)).unwrap();
-        let out_dir = dir.path().join("out");
-        let out = distill(
-            &[
-                "run",
-                config.to_str().unwrap(),
-                "--out",
-                out_dir.to_str().unwrap(),
-                "-q",
-            ],
-            &[],
-        );
-        assert!(!out.status.success());
-        let err = stderr(&out);
-        assert!(err.contains(field) && err.contains("at most"), "{err}");
-        assert!(!out_dir.exists());
+        refused_file(dir.path(), &config, &[], &[field, "at most"]);
     }
 }
 
@@ -214,35 +209,14 @@ fn stores_stale_models_and_corrupt_files_are_refused() {
     let shard = store.join("shard-00000-of-00001.dsl");
 
     // An absurd shard count is refused before the teacher is even loaded.
-    let absurd = distill(
-        &[
-            "record",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--shard",
-            "0/1000000000000000",
-            "-q",
-        ],
-        &[],
-    );
+    let absurd = step("record", &config, &out, &["--shard", "0/1000000000000000"]);
     assert!(!absurd.status.success());
     assert!(stderr(&absurd).contains("--shard"), "{}", stderr(&absurd));
 
     // A copy of shard 0 under another name is refused (it would put the labels out of line).
     let copy = store.join("shard-00000-of-00001-copy.dsl");
     std::fs::copy(&shard, &copy).unwrap();
-    let student = |extra: &[&str]| {
-        let mut args = vec![
-            "student",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ];
-        args.extend_from_slice(extra);
-        distill(&args, &[])
-    };
+    let student = |extra: &[&str]| step("student", &config, &out, extra);
     let dup = student(&[]);
     assert!(!dup.status.success());
     assert!(stderr(&dup).contains("which"), "{}", stderr(&dup));
@@ -279,16 +253,7 @@ fn stores_stale_models_and_corrupt_files_are_refused() {
     )
     .unwrap();
     // compare refuses to report the T = 4 student under T = 1.
-    let stale = distill(
-        &[
-            "compare",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-        &[],
-    );
+    let stale = step("compare", &config, &out, &[]);
     assert!(!stale.status.success());
     assert!(
         stderr(&stale).contains("student_kd-seed1.safetensors")
@@ -305,16 +270,7 @@ fn stores_stale_models_and_corrupt_files_are_refused() {
         ]),
     )
     .unwrap();
-    let e = distill(
-        &[
-            "compare",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-        &[],
-    );
+    let e = step("compare", &config, &out, &[]);
     assert!(stderr(&e).contains("recipe"), "{}", stderr(&e));
     std::fs::write(
         &config,
@@ -422,20 +378,7 @@ fn stores_stale_models_and_corrupt_files_are_refused() {
     // The same teacher trained again with the same seed has the same tensor hash, so its
     // store is its own (the file bytes may differ: burn writes metadata in any order).
     let again = dir.path().join("again");
-    assert!(
-        distill(
-            &[
-                "train",
-                config.to_str().unwrap(),
-                "--out",
-                again.to_str().unwrap(),
-                "-q"
-            ],
-            &[]
-        )
-        .status
-        .success()
-    );
+    assert!(step("train", &config, &again, &[]).status.success());
     assert_eq!(
         tensors_sha256(&again.join("teacher.safetensors")).unwrap(),
         tensors_sha256(&out.join("teacher.safetensors")).unwrap()
@@ -492,16 +435,7 @@ fn kill_nine_at_random_points_then_resume_gives_the_same_result_and_no_stray_fil
 fn concurrent_shard_writers_give_the_store_one_writer_gives() {
     let (dir, config) = common::setup(&[]);
     let out = dir.path().join("out");
-    let train = distill(
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-        &[],
-    );
+    let train = step("train", &config, &out, &[]);
     assert!(train.status.success(), "{}", stderr(&train));
     let record = |store: &Path, shard: &str| {
         Command::new(env!("CARGO_BIN_EXE_distill"))
