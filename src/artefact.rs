@@ -78,6 +78,19 @@ pub struct Stamp {
     pub made_from: RunKey,
     /// [`tensors_sha256`] of the weights file.
     pub tensors_sha256: String,
+    /// SHA-256 of the card itself without its stamp ([`card_sha256`]): an edited card field
+    /// (a normalisation, a class name) is refused like a flipped weight.
+    pub card_sha256: String,
+}
+
+/// SHA-256 of a card's JSON without its `stamp` (keys in a fixed order).
+pub fn card_sha256(card: &serde_json::Value) -> String {
+    let mut card = card.clone();
+    if let Some(object) = card.as_object_mut() {
+        object.remove("stamp");
+    }
+    let text = serde_json::to_string(&card).expect("a JSON value serialises");
+    fsutil::sha256_hex(text.as_bytes())
 }
 
 /// Where the card of `weights` lives (`NAME.model.json` beside `NAME.safetensors`).
@@ -144,7 +157,8 @@ pub fn tensors_digest(path: &Path, bytes: &[u8]) -> Result<String> {
         .collect())
 }
 
-/// The stamp on the card of `weights`: `None` when there is no card or the card is not sealed.
+/// The stamp on the card of `weights`: `None` when there is no card or the card is not sealed;
+/// an error when the card or the stamp was edited after sealing.
 pub fn stamp_of(weights: &Path) -> Result<Option<Stamp>> {
     let path = card_path(weights);
     if !path.is_file() {
@@ -155,15 +169,26 @@ pub fn stamp_of(weights: &Path) -> Result<Option<Stamp>> {
             path: path.clone(),
             message: format!("unreadable model card: {e}"),
         })?;
-    match card.get("stamp") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(s) => serde_json::from_value(s.clone())
-            .map(Some)
-            .map_err(|e| Error::Weights {
-                path,
-                message: format!("unreadable stamp in the model card: {e}"),
-            }),
+    let stamp: Stamp = match card.get("stamp") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(s) => serde_json::from_value(s.clone()).map_err(|e| Error::Weights {
+            path: path.clone(),
+            message: format!("unreadable stamp in the model card: {e}"),
+        })?,
+    };
+    let changed = |what: &str| Error::Weights {
+        path: path.clone(),
+        message: format!(
+            "{what} changed after the model was saved (the card's stamp no longer matches it)"
+        ),
+    };
+    if stamp.card_sha256 != card_sha256(&card) {
+        return Err(changed("the card"));
     }
+    if stamp.run_key != stamp.made_from.digest() {
+        return Err(changed("the stamp's record of what made the model"));
+    }
+    Ok(Some(stamp))
 }
 
 /// Seals the card of `weights` (already written, like the weights and the history) with
@@ -180,6 +205,7 @@ pub fn seal(weights: &Path, key: &RunKey) -> Result<Stamp> {
         run_key: key.digest(),
         made_from: key.clone(),
         tensors_sha256: tensors_sha256(weights)?,
+        card_sha256: card_sha256(&card),
     };
     let object = card.as_object_mut().ok_or_else(|| Error::Weights {
         path: path.clone(),

@@ -86,6 +86,7 @@ impl ModelCard {
             value,
             reason: reason.into(),
         };
+        card.architecture.validate("architecture", &bad)?;
         let n = card.normalize;
         if !(n.std.is_finite() && n.std > 0.0) {
             return Err(bad(
@@ -185,6 +186,8 @@ impl TabularModelCard {
             value,
             reason: reason.into(),
         };
+        ModelConfig::Mlp(card.architecture.mlp().clone())
+            .validate("architecture", &|f, v, r| bad(f.to_string(), v, r))?;
         let s = &card.standardize;
         let features = card.schema.num_features();
         if s.mean.len() != features || s.std.len() != features {

@@ -105,14 +105,55 @@ fn temp_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Whether process `pid` is running (Linux: `/proc/PID`; elsewhere only this process is known
-/// to be).
+/// Whether process `pid` is running and is a program like this one (Linux: `/proc/PID` is a
+/// process, not a thread, with this process's command name); elsewhere only this process is
+/// known to be. A reused pid of another program does not keep a stray file alive.
 fn alive(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }
-    let proc = Path::new("/proc");
-    proc.is_dir() && proc.join(pid.to_string()).exists()
+    let dir = Path::new("/proc").join(pid.to_string());
+    let (Ok(comm), Ok(own), Ok(status)) = (
+        std::fs::read_to_string(dir.join("comm")),
+        std::fs::read_to_string("/proc/self/comm"),
+        std::fs::read_to_string(dir.join("status")),
+    ) else {
+        return false;
+    };
+    let tgid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    comm == own && tgid == Some(pid)
+}
+
+/// Locks the output folder `dir` for this process (`dir/.distill.lock`, an advisory lock the
+/// system releases when the process ends, however it ends), so that two runs never write one
+/// folder at once. The lock is held until the process exits.
+pub fn lock_output(dir: &Path) -> Result<()> {
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    create_dir_all(dir)?;
+    let path = dir.join(".distill.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {
+            HELD.lock().unwrap_or_else(|p| p.into_inner()).push(file);
+            Ok(())
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::io(
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another distill process is writing this output folder; wait for it to finish or give another --out",
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
 }
 
 /// Removes the temporary siblings of `path` ([`temp_path`]) whose process is no longer running.

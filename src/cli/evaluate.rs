@@ -35,6 +35,17 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
             });
         }
     };
+    // Only weights whose integrity can be checked are scored: their sealed card must be there.
+    if distill::artefact::stamp_of(&args.weights)?.is_none() {
+        return Err(Error::Weights {
+            path: args.weights.clone(),
+            message: format!(
+                "no sealed model card beside it ({}), so nothing proves the weights are the ones \
+                 distill saved; evaluate a model distill saved, with its card",
+                distill::artefact::card_path(&args.weights).display()
+            ),
+        });
+    }
     // A text model's tokenizers sit beside its weights.
     let dir = args.weights.parent().map(PathBuf::from).unwrap_or_default();
     let task = AnyTask::load(&args.config, &dir, false)?;

@@ -79,7 +79,17 @@ pub struct Common {
 impl Common {
     /// Loads the experiment and its data (whatever its kind), and builds the run options. A
     /// text task's tokenizers are rebuilt when `fresh`, else read from the output folder.
+    /// The output folder is locked for this process (after the experiment and its data were
+    /// checked): two runs never write one folder at once.
     fn load(&self, cli: &Cli, resume: bool, fresh: bool) -> Result<(AnyTask, RunOptions)> {
+        let loaded = self.load_unlocked(cli, resume, fresh)?;
+        distill::fsutil::lock_output(&self.out)?;
+        Ok(loaded)
+    }
+
+    /// [`Common::load`] without the lock: `record`, whose shards are written by concurrent
+    /// processes into one store.
+    fn load_unlocked(&self, cli: &Cli, resume: bool, fresh: bool) -> Result<(AnyTask, RunOptions)> {
         let task = AnyTask::load(&self.config, &self.out, fresh)?;
         Ok((task, options(cli, self.out.clone(), resume)?))
     }
@@ -116,9 +126,43 @@ fn options(cli: &Cli, out: PathBuf, resume: bool) -> Result<RunOptions> {
     })
 }
 
+/// Help and version go to stdout with exit 0; a bad command line is one line on stderr (the
+/// error, and where to look) with exit 1, like every other bad input.
+fn argument_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `distill` alone, or a subcommand group without its subcommand: the help, and 1.
+            let _ = e.print();
+            ExitCode::FAILURE
+        }
+        _ => {
+            // The error's first paragraph (it may list the missing arguments), on one line.
+            let rendered = e.render().to_string();
+            let first: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let first = first.join(" ");
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
+            eprintln!("error: {first} (see `distill --help`)");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses the command line, runs the subcommand, prints any error chain on one line.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(e),
+    };
     let filter = if cli.quiet { "warn" } else { "info" };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(

@@ -40,7 +40,7 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 /// Records one shard.
 pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     let shard = parse_shard(&args.shard)?;
-    let (mut task, opts) = args.common.load(cli, false, false)?;
+    let (mut task, opts) = args.common.load_unlocked(cli, false, false)?;
     if let Some(k) = args.top_k {
         if k == 0 || k > distill::config::MAX_TOP_K {
             return Err(Error::Argument {

@@ -28,6 +28,8 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     distill::with_task!(&mut task, t => {
         let sweep = Sweep::new(config, t.settings(), t.class_names().len(), &args.config)?;
         apply_budget(t, &sweep);
+        // Locked once the sweep is checked: nothing is written for a refused one.
+        distill::fsutil::lock_output(&args.out)?;
         if !cli.quiet {
             eprintln!(
                 "sweep: {} grid points x {} seeds{} = {} student runs",

@@ -19,8 +19,19 @@ pub struct IdxArray {
 
 /// Reads an IDX file from disk, un-gzipping it when it starts with the gzip magic.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    decode_idx(&raw, path)
+    use std::io::BufRead;
+    // Streamed: a file that never ends (`/dev/zero`) or expands without bound is refused from
+    // its header, never read whole.
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = std::io::BufReader::new(file);
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| Error::io(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    match gzip {
+        true => decode_stream(flate2::read::MultiGzDecoder::new(reader), path, true),
+        false => decode_stream(reader, path, false),
+    }
 }
 
 /// Largest image side an IDX file may declare (pixels).
@@ -213,6 +224,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("more than 16 GiB"), "{e}");
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_from_its_header() {
+        let e = read_idx(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("wrong magic number 0x00000000"), "{e}");
     }
 
     #[test]

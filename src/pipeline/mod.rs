@@ -375,7 +375,10 @@ pub fn student_freshness<T: Task>(
     opts: &RunOptions,
 ) -> Result<Freshness> {
     with_student_run(task, (kind, seed), soft_labels, teacher, opts, |run| {
-        Ok(artefact::freshness(run.weights, &student_run_key(task, run)?))
+        Ok(artefact::freshness(
+            run.weights,
+            &student_run_key(task, run)?,
+        ))
     })
 }
 

@@ -32,6 +32,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Most seeds per grid point of a sweep.
+pub const MAX_SWEEP_SEEDS: usize = 100;
+/// Most values along one axis of a sweep's grid.
+pub const MAX_GRID_AXIS: usize = 100;
+/// Most grid points of a sweep.
+pub const MAX_GRID_POINTS: usize = 10_000;
+
 /// Seeds as a count (`seeds = 3` means 1, 2, 3) or a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -173,6 +180,23 @@ impl Sweep {
             value,
             reason: reason.to_string(),
         };
+        let seed_count = match &config.seeds {
+            Seeds::Count(n) => *n as usize,
+            Seeds::List(v) => v.len(),
+        };
+        crate::limits::at_most("seeds", seed_count, MAX_SWEEP_SEEDS, &bad)?;
+        if let Some(e) = config.student_epochs {
+            crate::limits::at_most("student_epochs", e, crate::limits::MAX_EPOCHS, &bad)?;
+        }
+        crate::limits::at_most("temperature", config.temperature.len(), MAX_GRID_AXIS, &bad)?;
+        crate::limits::at_most("alpha", config.alpha.len(), MAX_GRID_AXIS, &bad)?;
+        crate::limits::at_most("objective", config.objective.len(), MAX_GRID_AXIS, &bad)?;
+        crate::limits::at_most(
+            "temperature × alpha × objective (grid points)",
+            config.temperature.len().max(1) * config.alpha.len().max(1) * config.objective.len(),
+            MAX_GRID_POINTS,
+            &bad,
+        )?;
         let seeds = config.seeds.list();
         if seeds.is_empty() {
             return Err(bad(
@@ -321,10 +345,6 @@ fn runs_dir(out: &Path) -> PathBuf {
 /// see [`apply_budget`]).
 pub fn run_sweep<T: Task>(task: &T, sweep: &Sweep, opts: &RunOptions) -> Result<SweepReport> {
     let settings = task.settings();
-    fsutil::create_dir_all(&runs_dir(&opts.out))?;
-    let resolved =
-        toml::to_string_pretty(&sweep.config).map_err(|e| Error::Report(e.to_string()))?;
-    fsutil::write_atomic(&opts.out.join("sweep.resolved.toml"), resolved.as_bytes())?;
     let most = sweep
         .methods
         .values()
@@ -344,6 +364,24 @@ pub fn run_sweep<T: Task>(task: &T, sweep: &Sweep, opts: &RunOptions) -> Result<
             },
         )?;
     }
+    if let Some(dir) = &sweep.config.teacher {
+        for path in [teacher_path(dir), soft_labels_dir(dir)] {
+            if !path.exists() {
+                return Err(Error::io(
+                    &path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the sweep's teacher folder lacks it (train and record the teacher there first)",
+                    ),
+                ));
+            }
+        }
+    }
+    // Written only once the sweep's inputs are checked.
+    fsutil::create_dir_all(&runs_dir(&opts.out))?;
+    let resolved =
+        toml::to_string_pretty(&sweep.config).map_err(|e| Error::Report(e.to_string()))?;
+    fsutil::write_atomic(&opts.out.join("sweep.resolved.toml"), resolved.as_bytes())?;
     let (teacher, store) = match &sweep.config.teacher {
         Some(dir) => (teacher_path(dir), soft_labels_dir(dir)),
         None => {

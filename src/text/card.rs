@@ -39,13 +39,31 @@ impl TextModelCard {
         fsutil::write_atomic(&ModelCard::path_for(weights), &json)
     }
 
-    /// Reads the card beside `weights`.
+    /// Reads the card beside `weights`, refusing an architecture, length or class list the
+    /// experiment file would have refused.
     pub fn load_for(weights: &Path) -> Result<Self> {
         let path = ModelCard::path_for(weights);
         let bytes = fsutil::read(&path)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Weights {
-            path,
+        let card: Self = serde_json::from_slice(&bytes).map_err(|e| Error::Weights {
+            path: path.clone(),
             message: format!("unreadable text model card: {e}"),
-        })
+        })?;
+        let bad = |field: &str, value: String, reason: &str| Error::ConfigValue {
+            path: path.clone(),
+            field: field.into(),
+            value,
+            reason: reason.into(),
+        };
+        card.architecture.validate("architecture", &bad)?;
+        crate::limits::within("max_len", card.max_len, crate::limits::MAX_TOKENS, &bad)?;
+        crate::vocab::check_unique_names("class_names", &card.class_names, &bad)?;
+        if card.class_names.len() < 2 {
+            return Err(bad(
+                "class_names",
+                format!("{} names", card.class_names.len()),
+                "need 2 or more classes",
+            ));
+        }
+        Ok(card)
     }
 }

@@ -49,6 +49,9 @@ pub struct TextFields<'a> {
     pub label: &'a str,
 }
 
+/// Most classes of a text data set (labels are stored as bytes).
+pub const MAX_TEXT_CLASSES: usize = 255;
+
 /// Texts with integer labels and the class names they index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextDataset {
@@ -284,6 +287,22 @@ pub fn parse_labelled_text(
             .into_iter()
             .collect(),
     };
+    if class_names.len() > MAX_TEXT_CLASSES {
+        return Err(data_error(
+            path,
+            format!(
+                "field `{}` holds {} distinct labels; classification needs 2 to {MAX_TEXT_CLASSES} \
+                 classes (is it an identifier column?)",
+                fields.label,
+                class_names.len()
+            ),
+        ));
+    }
+    let index: std::collections::HashMap<&str, usize> = class_names
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
     let mut texts = Vec::with_capacity(rows.len());
     let mut labels = Vec::with_capacity(rows.len());
     for row in rows {
@@ -293,21 +312,24 @@ pub fn parse_labelled_text(
                 format!("line {}: field `{}` is empty", row.line, fields.text),
             ));
         }
-        let label = class_names
-            .iter()
-            .position(|c| *c == row.label)
-            .ok_or_else(|| {
-                data_error(
-                    path,
-                    format!(
-                        "line {}: field `{}` = {:?} is not one of the classes ({})",
-                        row.line,
-                        fields.label,
-                        row.label,
-                        class_names.join(", ")
-                    ),
-                )
-            })?;
+        if row.label.trim().is_empty() {
+            return Err(data_error(
+                path,
+                format!("line {}: field `{}` is empty", row.line, fields.label),
+            ));
+        }
+        let label = index.get(row.label.as_str()).copied().ok_or_else(|| {
+            data_error(
+                path,
+                format!(
+                    "line {}: field `{}` = {:?} is not one of the classes ({})",
+                    row.line,
+                    fields.label,
+                    row.label,
+                    class_names.join(", ")
+                ),
+            )
+        })?;
         texts.push(row.text);
         labels.push(label);
     }

@@ -351,6 +351,23 @@ fn stores_stale_models_and_corrupt_files_are_refused() {
     std::fs::write(&card_path, value.to_string()).unwrap();
     let e = predict(&kd);
     assert!(stderr(&e).contains("normalize.std"), "{}", stderr(&e));
+    // An impossible dropout in the card is an error, not a panic in burn.
+    let mut value: serde_json::Value = serde_json::from_str(&card).unwrap();
+    value["architecture"]["dropout"] = serde_json::json!(5.0);
+    std::fs::write(&card_path, value.to_string()).unwrap();
+    let e = predict(&kd);
+    assert!(
+        stderr(&e).contains("architecture.dropout"),
+        "{}",
+        stderr(&e)
+    );
+    // A plausible edit (another mean) is caught by the card's own checksum.
+    let mut value: serde_json::Value = serde_json::from_str(&card).unwrap();
+    value["normalize"]["mean"] = serde_json::json!(0.5);
+    std::fs::write(&card_path, value.to_string()).unwrap();
+    let e = predict(&kd);
+    assert!(!e.status.success());
+    assert!(stderr(&e).contains("the card changed"), "{}", stderr(&e));
     std::fs::write(&card_path, card).unwrap();
 
     // An input file with nothing in it is an error, not an empty answer.
@@ -469,4 +486,118 @@ fn concurrent_shard_writers_give_the_store_one_writer_gives() {
     assert_eq!(b.shards, 4);
     assert_eq!(a.logits, b.logits);
     assert_eq!(temporaries(&many), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn sweeps_past_their_ceilings_are_refused_before_anything_is_written() {
+    let (dir, _config) = common::setup(&[]);
+    for (body, field) in [
+        (
+            "seeds = 4000000000\ntemperature = [4]\nalpha = [0.5]",
+            "seeds",
+        ),
+        (
+            "seeds = 1\nstudent_epochs = 4000000000\ntemperature = [4]\nalpha = [0.5]",
+            "student_epochs",
+        ),
+        (
+            "seeds = 1\ntemperature = [1, 2]\nalpha = [0.5]\nteacher = \"nowhere\"",
+            "nowhere",
+        ),
+    ] {
+        let sweep = dir.path().join("sweep.toml");
+        std::fs::write(
+            &sweep,
+            format!("experiment = \"experiment.toml\"\n{body}\n"),
+        )
+        .unwrap();
+        let out = dir.path().join("sweep-out");
+        let started = std::time::Instant::now();
+        let e = distill(
+            &[
+                "sweep",
+                sweep.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+            ],
+            &[],
+        );
+        assert!(!e.status.success());
+        assert!(stderr(&e).contains(field), "{}", stderr(&e));
+        assert!(started.elapsed().as_secs() < 10);
+        assert!(
+            !out.join("runs").exists() && !out.join("sweep.resolved.toml").exists(),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn bad_command_lines_and_text_labels_are_one_line_errors() {
+    let e = distill(&["run", "--bogus", "x"], &[]);
+    assert_eq!(e.status.code(), Some(1));
+    assert_eq!(stderr(&e).trim().lines().count(), 1, "{}", stderr(&e));
+    assert!(stderr(&e).contains("--bogus"));
+    // Text data: an empty label, and an identifier column taken for labels (200,000 distinct
+    // values, refused at once instead of after a quadratic count).
+    let dir = tempfile::tempdir().unwrap();
+    let text = include_str!("../../examples/text-demo.toml").replace(
+        "builtin = \"spam\"",
+        "train = \"train.csv\"\ntest = \"test.csv\"",
+    );
+    let config = dir.path().join("text.toml");
+    std::fs::write(&config, text).unwrap();
+    std::fs::write(
+        dir.path().join("test.csv"),
+        "text,label\nhi,ham\nwin,spam\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("train.csv"),
+        "text,label\nfree money,spam\nhello,\nsee you,ham\n",
+    )
+    .unwrap();
+    refused_file(
+        dir.path(),
+        &config,
+        &[],
+        &["train.csv", "line 3", "`label` is empty"],
+    );
+    let ids: String = (0..200_000).map(|i| format!("w{i},c{i}\n")).collect();
+    std::fs::write(dir.path().join("train.csv"), format!("text,label\n{ids}")).unwrap();
+    let started = std::time::Instant::now();
+    refused_file(dir.path(), &config, &[], &["200000 distinct labels"]);
+    assert!(started.elapsed().as_secs() < 10);
+}
+
+#[test]
+fn two_runs_never_write_one_output_folder_at_once() {
+    let (dir, config) = common::setup(&[]);
+    let out = dir.path().join("out");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_distill"))
+            .args([
+                "run",
+                config.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+            ])
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    let outcomes = [&a, &b].map(|o| (o.status.success(), stderr(o)));
+    assert_eq!(
+        outcomes.iter().filter(|(ok, _)| *ok).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let (_, err) = outcomes.iter().find(|(ok, _)| !ok).unwrap();
+    assert!(err.contains("another distill process"), "{err}");
 }
