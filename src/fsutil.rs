@@ -127,11 +127,22 @@ fn alive(pid: u32) -> bool {
     comm == own && tgid == Some(pid)
 }
 
+/// The output folders this process holds locked, with their lock files.
+static HELD: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether this process holds the lock of the output folder `dir` ([`lock_output`]).
+pub fn holds_output_lock(dir: &Path) -> bool {
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    HELD.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .any(|(d, _)| *d == canonical)
+}
+
 /// Locks the output folder `dir` for this process (`dir/.distill.lock`, an advisory lock the
 /// system releases when the process ends, however it ends), so that two runs never write one
 /// folder at once. The lock is held until the process exits.
 pub fn lock_output(dir: &Path) -> Result<()> {
-    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
     create_dir_all(dir)?;
     let path = dir.join(".distill.lock");
     let file = std::fs::OpenOptions::new()
@@ -142,7 +153,10 @@ pub fn lock_output(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(&path, e))?;
     match file.try_lock() {
         Ok(()) => {
-            HELD.lock().unwrap_or_else(|p| p.into_inner()).push(file);
+            let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+            HELD.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((canonical, file));
             Ok(())
         }
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::io(
@@ -184,8 +198,14 @@ pub fn sweep_temps_of(path: &Path) -> Vec<PathBuf> {
 }
 
 /// Removes the temporary files and folders that killed processes left under `dir` (down to
-/// `depth` levels), those whose process is no longer running. Returns what was removed.
+/// `depth` levels), those whose process is no longer running; every one of them when this
+/// process holds the folder's lock (no other distill process can be writing there). Returns
+/// what was removed.
 pub fn sweep_temps(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    sweep_temps_in(dir, depth, holds_output_lock(dir))
+}
+
+fn sweep_temps_in(dir: &Path, depth: usize, any: bool) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return removed;
@@ -194,12 +214,14 @@ pub fn sweep_temps(dir: &Path, depth: usize) -> Vec<PathBuf> {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         match temp_pid(&name) {
-            Some(pid) if !alive(pid) => {
+            Some(pid) if pid != std::process::id() && (any || !alive(pid)) => {
                 remove_temp(&path);
                 removed.push(path);
             }
             Some(_) => {}
-            None if depth > 0 && path.is_dir() => removed.extend(sweep_temps(&path, depth - 1)),
+            None if depth > 0 && path.is_dir() => {
+                removed.extend(sweep_temps_in(&path, depth - 1, any))
+            }
             None => {}
         }
     }

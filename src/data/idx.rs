@@ -118,6 +118,15 @@ fn decode_stream(mut input: impl Read, path: &Path, gzip: bool) -> Result<IdxArr
             )));
         }
     };
+    if let Some(available) = crate::limits::available_bytes()
+        && expected as u128 > available
+    {
+        return Err(err(format!(
+            "dimensions {dims:?} describe {} of data, more than the {} of memory available",
+            crate::limits::human(expected as u128),
+            crate::limits::human(available)
+        )));
+    }
     let data = read_up_to(expected + 1)?;
     let found = data.len();
     if found < expected {

@@ -55,6 +55,7 @@ impl ImageTask {
         );
         let input = [1, h, w];
         let classes = experiment.data.num_classes;
+        super::check_top_k(&settings, classes)?;
         for (role, model) in [
             (Role::Teacher, &experiment.teacher.model),
             (Role::Student, &experiment.student.model),

@@ -221,6 +221,21 @@ pub fn save_trained<T: Task + ?Sized>(
     Ok(())
 }
 
+/// Refuses `[soft_labels] top_k` of `classes` or more (known once the data are read), before
+/// anything is trained.
+pub fn check_top_k(settings: &Settings, classes: usize) -> Result<()> {
+    match settings.top_k {
+        Some(k) if k >= classes => Err(settings.bad_value(
+            "soft_labels.top_k",
+            k.to_string(),
+            &format!(
+                "the data have {classes} classes: a top-k store keeps fewer logits than that (leave it out for a dense store)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses a model of `role` whose estimated memory (training with its recipe's batch, or
 /// running on the largest evaluation or recording batch) exceeds what is available.
 pub fn check_memory(
@@ -285,7 +300,7 @@ pub fn student_key<T: Task + ?Sized>(
         .part("objective", format!("{:?}", objective.config()))
         .part("recipe", format!("{recipe:?}"))
         .part("seed", seed.to_string())
-        .part("teacher", teachers.join("|"))
+        .part("soft labels", teachers.join("|"))
 }
 
 /// Checks the layers the objective's feature terms name against the two models of `task`

@@ -66,6 +66,14 @@ impl TabularTask {
         } else {
             None
         };
+        super::check_top_k(
+            &Settings::of(
+                &experiment,
+                Some(experiment.teacher.train.clone()),
+                experiment.student.train.clone(),
+            ),
+            schema.class_names.len(),
+        )?;
         for (role, section) in [
             (Role::Teacher, &experiment.teacher),
             (Role::Student, &experiment.student),

@@ -154,6 +154,7 @@ impl TextTask {
             Some(experiment.teacher.train.clone()),
             experiment.student.train.clone(),
         );
+        super::check_top_k(&recipes, texts.train.class_names.len())?;
         for (role, section) in [
             (Role::Teacher, &experiment.teacher),
             (Role::Student, &experiment.student),

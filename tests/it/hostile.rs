@@ -601,3 +601,12 @@ fn two_runs_never_write_one_output_folder_at_once() {
     let (_, err) = outcomes.iter().find(|(ok, _)| !ok).unwrap();
     assert!(err.contains("another distill process"), "{err}");
 }
+
+#[test]
+fn a_top_k_of_every_class_is_refused_before_the_teacher_trains() {
+    refused(
+        &[("[evaluation]", "[soft_labels]\ntop_k = 3\n\n[evaluation]")],
+        &[],
+        &["soft_labels.top_k", "3 classes"],
+    );
+}
