@@ -68,12 +68,16 @@ pub struct SoftLabelsConfig {
     /// of the rest (a store that stays small with many classes). Absent: every logit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_k: Option<usize>,
+    /// Where the store is, when not in `OUT/soft_labels`: a folder, or a prefix on object
+    /// storage (`s3://bucket/prefix`, `gs://…`, `az://…`, `file://…`). Absent: `OUT/soft_labels`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 impl SoftLabelsConfig {
-    /// Whether every logit is kept.
+    /// Whether every logit is kept in the default place.
     pub fn is_dense(&self) -> bool {
-        self.top_k.is_none()
+        self.top_k.is_none() && self.location.is_none()
     }
 }
 
@@ -137,6 +141,26 @@ impl<D, T, S> ExperimentOf<D, T, S> {
         if let Some(k) = self.soft_labels.top_k {
             crate::limits::within("soft_labels.top_k", k, MAX_TOP_K, bad)?;
         }
+        if let Some(location) = &self.soft_labels.location {
+            if location.trim().is_empty() {
+                return Err(bad(
+                    "soft_labels.location",
+                    "\"\"".into(),
+                    "give a folder or a store URL, or leave the field out",
+                ));
+            }
+            if let Err(e) = crate::soft_labels::StoreLocation::parse(location) {
+                let reason = match e {
+                    Error::SoftLabels { message, .. } => message,
+                    other => other.to_string(),
+                };
+                return Err(bad(
+                    "soft_labels.location",
+                    format!("{location:?}"),
+                    &reason,
+                ));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, s) in self.student_seeds.iter().enumerate() {
             if !seen.insert(*s) {
@@ -177,6 +201,13 @@ impl<D, T, S> ExperimentOf<D, T, S> {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }
+        }
+        // A store folder, like every path of the file, is relative to the file.
+        if let Some(location) = &mut self.soft_labels.location
+            && !location.contains("://")
+            && Path::new(location.as_str()).is_relative()
+        {
+            *location = base.join(location.as_str()).display().to_string();
         }
     }
 }

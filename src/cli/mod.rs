@@ -9,6 +9,7 @@ mod import;
 mod predict;
 mod record;
 mod run;
+mod store;
 mod student;
 mod sweep;
 mod train;
@@ -16,7 +17,8 @@ mod tune;
 
 use clap::{Parser, Subcommand};
 use distill::error::Result;
-use distill::pipeline::{RunOptions, soft_labels_dir, teacher_path};
+use distill::pipeline::{RunOptions, teacher_path};
+use distill::soft_labels::StoreLocation;
 use distill::task::AnyTask;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +66,8 @@ enum Command {
     Export(export::Args),
     /// Time training steps, soft-label recording, epochs and inference (synthetic data).
     Bench(bench::Args),
+    /// Verify or list a soft-label store, in a folder or on object storage.
+    Store(store::Args),
 }
 
 /// Arguments shared by the steps that work in an output folder.
@@ -101,18 +105,28 @@ pub struct StoreArgs {
     /// Teacher weights (default: OUT/teacher.safetensors).
     #[arg(long)]
     teacher: Option<PathBuf>,
-    /// Soft-label store folder (default: OUT/soft_labels).
+    /// Soft-label store: a folder, or `s3://bucket/prefix` (also `gs://`, `az://`,
+    /// `file://`) with credentials from the environment (default: `[soft_labels] location`,
+    /// else OUT/soft_labels).
     #[arg(long)]
-    store: Option<PathBuf>,
+    store: Option<String>,
 }
 
 impl StoreArgs {
-    /// The teacher's weights and the store folder, defaulting to those under `out`.
-    fn resolve(&self, out: &std::path::Path) -> (PathBuf, PathBuf) {
-        (
+    /// The teacher's weights and the store, defaulting to the experiment's.
+    fn resolve(
+        &self,
+        task: &distill::task::AnyTask,
+        out: &std::path::Path,
+    ) -> Result<(PathBuf, StoreLocation)> {
+        let store = match &self.store {
+            Some(s) => StoreLocation::parse(s)?,
+            None => distill::with_task!(task, t => distill::pipeline::own_store(t, out))?,
+        };
+        Ok((
             self.teacher.clone().unwrap_or_else(|| teacher_path(out)),
-            self.store.clone().unwrap_or_else(|| soft_labels_dir(out)),
-        )
+            store,
+        ))
     }
 }
 
@@ -184,6 +198,7 @@ pub fn main() -> ExitCode {
         Command::Predict(a) => predict::exec(&cli, a),
         Command::Export(a) => export::exec(&cli, a),
         Command::Bench(a) => bench::exec(&cli, a),
+        Command::Store(a) => store::exec(&cli, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

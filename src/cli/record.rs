@@ -51,7 +51,7 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
         }
         distill::with_task!(&mut task, t => distill::task::Task::settings_mut(t).top_k = Some(k));
     }
-    let (teacher, store) = args.paths.resolve(&opts.out);
+    let (teacher, store) = args.paths.resolve(&task, &opts.out)?;
     let file = distill::with_task!(&task, t => {
         let file = record_soft_labels(t, &teacher, &store, shard, &opts)?;
         // Once the last shard is in, say how much the soft labels carry.

@@ -31,7 +31,7 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
     } else {
         StudentKind::Kd
     };
-    let (teacher, store) = args.paths.resolve(&opts.out);
+    let (teacher, store) = args.paths.resolve(&task, &opts.out)?;
     let seed = distill::with_task!(&task, t => {
         let settings = t.settings();
         let seed = args.seed.unwrap_or(settings.student_seeds[0]);

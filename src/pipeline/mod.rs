@@ -26,8 +26,8 @@ use crate::objective::Objective;
 use crate::progress::Progress;
 use crate::report::{ModelReport, Report, SeedSummary, Stat, Timings, model_report, store_info};
 use crate::soft_labels::{
-    Provenance, ShardHeader, ShardWriter, SoftLabels, TeacherDiagnostics, ViewSpec, record_rows,
-    record_views, shard_range, teacher_diagnostics,
+    Provenance, ShardHeader, ShardWriter, SoftLabels, StoreLocation, TeacherDiagnostics, ViewSpec,
+    record_rows, record_views, shard_file_name, shard_range, teacher_diagnostics,
 };
 pub use crate::task::save_trained;
 use crate::task::{Settings, Task, feature_pairs, student_key, teacher_key};
@@ -125,16 +125,61 @@ type FillShard<'a> =
 fn write_shard<T: Task>(
     task: &T,
     teacher: &Path,
-    store: &Path,
+    store: &StoreLocation,
     (index, count): (usize, usize),
     opts: &RunOptions,
     logits_of: &mut FillShard,
 ) -> Result<PathBuf> {
     check_shard(task, (index, count))?;
+    let header = shard_header(task, teacher, (index, count))?;
+    let (start, end, total) = (header.start, header.end, header.num_samples);
+    let started = Instant::now();
+    // A shard bound for object storage is recorded into a local staging folder first.
+    let dir = match store {
+        StoreLocation::Local(dir) => dir.clone(),
+        StoreLocation::Object(o) => staging_dir(&opts.out, o.url()),
+    };
+    let mut writer = ShardWriter::create(&dir, &header)?;
+    let batch = task.record_batch();
+    let bar = Progress::new(
+        (end - start).div_ceil(batch) as u64,
+        "record",
+        opts.progress,
+    );
+    logits_of(start..end, &bar, &mut writer)?;
+    let mut path = writer.finish()?;
+    if let StoreLocation::Object(o) = store {
+        let name = shard_file_name(index, count);
+        let ours = crate::soft_labels::peek_header(&crate::fsutil::read(&path)?, &path)?.sha256;
+        let same = |there: &[u8]| {
+            crate::soft_labels::peek_header(there, &path).is_ok_and(|h| h.sha256 == ours)
+        };
+        let published = o.publish(&path, &name, &same);
+        let _ = std::fs::remove_file(&path);
+        if published? == crate::soft_labels::Published::AlreadyThere {
+            tracing::info!("{name}: the same shard was already in {}", o.url());
+        }
+        path = store.shard_path(&name);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    bar.finish(&format!(
+        "recorded soft labels for rows {start}..{end} of {total} in {secs:.1}s ({:.0} {}/s)",
+        (end - start) as f64 / secs.max(1e-9),
+        task.kind().unit()
+    ));
+    Ok(path)
+}
+
+/// The header of shard `index` of `count` of this experiment's store (checksum not yet set).
+fn shard_header<T: Task>(
+    task: &T,
+    teacher: &Path,
+    (index, count): (usize, usize),
+) -> Result<ShardHeader> {
     let train = &task.splits(Role::Teacher).train;
     let total = train.len();
     let (start, end) = shard_range(total, index, count);
-    let header = ShardHeader {
+    Ok(ShardHeader {
         num_samples: total,
         num_classes: train.num_classes(),
         shard_index: index,
@@ -145,24 +190,61 @@ fn write_shard<T: Task>(
         provenance: provenance(task, teacher)?,
         sha256: String::new(),
         top_k: task.settings().top_k,
+    })
+}
+
+/// Where shards bound for the object store at `url` are recorded before their upload.
+fn staging_dir(out: &Path, url: &str) -> PathBuf {
+    out.join(".staging")
+        .join(&crate::fsutil::sha256_hex(url.as_bytes())[..16])
+}
+
+/// On object storage, whether shard `index` of `count` is already there, recorded from this
+/// teacher, data and preprocessing and intact: then a restarted worker has nothing to do
+/// (`Some(its URL)`). A different or corrupt object under the shard's name is an error, since
+/// shards are never overwritten there. A local store is always recorded again.
+pub fn already_recorded<T: Task>(
+    task: &T,
+    teacher: &Path,
+    store: &StoreLocation,
+    shard: (usize, usize),
+) -> Result<Option<PathBuf>> {
+    let StoreLocation::Object(o) = store else {
+        return Ok(None);
     };
-    let started = Instant::now();
-    let mut writer = ShardWriter::create(store, &header)?;
-    let batch = task.record_batch();
-    let bar = Progress::new(
-        (end - start).div_ceil(batch) as u64,
-        "record",
-        opts.progress,
-    );
-    logits_of(start..end, &bar, &mut writer)?;
-    let path = writer.finish()?;
-    let secs = started.elapsed().as_secs_f64();
-    bar.finish(&format!(
-        "recorded soft labels for rows {start}..{end} of {total} in {secs:.1}s ({:.0} {}/s)",
-        (end - start) as f64 / secs.max(1e-9),
-        task.kind().unit()
-    ));
-    Ok(path)
+    let name = shard_file_name(shard.0, shard.1);
+    let path = store.shard_path(&name);
+    let Some(bytes) = o.read_if_exists(&name)? else {
+        return Ok(None);
+    };
+    let (there, _, _) =
+        crate::soft_labels::decode_shard(&bytes, &path).map_err(|e| Error::SoftLabels {
+            path: path.clone(),
+            message: format!(
+                "an object that is not an intact shard is there ({e}); shards on object storage \
+                 are never overwritten: delete it and record again"
+            ),
+        })?;
+    let mut ours = shard_header(task, teacher, shard)?;
+    ours.sha256 = there.sha256.clone();
+    if there != ours {
+        return Err(Error::SoftLabels {
+            path,
+            message: "a shard of another recording is there (other data, teacher, \
+                      preprocessing, shard count or kind); shards on object storage are never \
+                      overwritten: delete the store's shards, or record into another prefix"
+                .into(),
+        });
+    }
+    Ok(Some(path))
+}
+
+/// The experiment's own soft-label store: `[soft_labels] location`, else `OUT/soft_labels`.
+pub fn own_store<T: Task>(task: &T, out: &Path) -> Result<StoreLocation> {
+    match &task.settings().store_location {
+        Some(location) => StoreLocation::parse(location),
+        None => Ok(StoreLocation::Local(soft_labels_dir(out))),
+    }
 }
 
 /// Refuses shard `index` of `count` unless `0 <= index < count` and `count` is at most one
@@ -189,11 +271,23 @@ fn check_shard<T: Task>(task: &T, (index, count): (usize, usize)) -> Result<()> 
 pub fn record_soft_labels<T: Task>(
     task: &T,
     teacher: &Path,
-    store: &Path,
+    store: impl Into<StoreLocation>,
     shard: (usize, usize),
     opts: &RunOptions,
 ) -> Result<PathBuf> {
+    let store = &store.into();
     check_shard(task, shard)?;
+    if let Some(path) = already_recorded(task, teacher, store, shard)? {
+        if opts.progress {
+            eprintln!(
+                "shard {} of {} is already recorded from this teacher and data: {}",
+                shard.0,
+                shard.1,
+                path.display()
+            );
+        }
+        return Ok(path);
+    }
     let model = load_model(task, Role::Teacher, teacher, &opts.device)?;
     let train = &task.splits(Role::Teacher).train;
     let batch = task.record_batch();
@@ -215,7 +309,7 @@ pub fn record_soft_labels<T: Task>(
 fn write_computed_store<T: Task>(
     task: &T,
     teacher: &Path,
-    store: &Path,
+    store: &StoreLocation,
     logits: &[f32],
     opts: &RunOptions,
 ) -> Result<PathBuf> {
@@ -239,7 +333,11 @@ fn write_computed_store<T: Task>(
 }
 
 /// Opens the store in `store`, checking it belongs to this data and this teacher.
-pub fn open_soft_labels<T: Task>(task: &T, teacher: &Path, store: &Path) -> Result<SoftLabels> {
+pub fn open_soft_labels<T: Task>(
+    task: &T,
+    teacher: &Path,
+    store: impl Into<StoreLocation>,
+) -> Result<SoftLabels> {
     SoftLabels::open(store, &provenance(task, teacher)?)
 }
 
@@ -249,7 +347,7 @@ pub fn open_soft_labels<T: Task>(task: &T, teacher: &Path, store: &Path) -> Resu
 pub fn open_teacher_stores<T: Task>(
     task: &T,
     teacher: &Path,
-    store: &Path,
+    store: &StoreLocation,
     wanted: usize,
 ) -> Result<Vec<SoftLabels>> {
     let mut stores = vec![open_soft_labels(task, teacher, store)?];
@@ -262,7 +360,7 @@ pub fn open_teacher_stores<T: Task>(
         stores.push(open_soft_labels(
             task,
             &teacher_path(dir),
-            &soft_labels_dir(dir),
+            soft_labels_dir(dir),
         )?);
     }
     Ok(stores)
@@ -493,13 +591,28 @@ pub fn ensure_teacher_and_store<T: Task>(
         }
     }
     timings.teacher_train_s = t.elapsed().as_secs_f64();
-    let store = soft_labels_dir(&opts.out);
+    let store = own_store(task, &opts.out)?;
     let t = Instant::now();
-    let reusable = opts.resume
-        && train_logits.is_none()
-        && open_soft_labels(task, &teacher, &store).is_ok_and(|s| s.top_k == task.settings().top_k);
+    // A store on object storage is shared and never deleted here: it is used whenever it is
+    // this teacher's, on this data (e.g. recorded by a cluster job), and refused otherwise.
+    let matches =
+        || open_soft_labels(task, &teacher, &store).is_ok_and(|s| s.top_k == task.settings().top_k);
+    let reusable = if store.is_object() {
+        matches()
+    } else {
+        opts.resume && train_logits.is_none() && matches()
+    };
     if !reusable {
-        let _ = std::fs::remove_dir_all(&store);
+        if store.is_object() && !store.list_shards()?.is_empty() {
+            return Err(Error::SoftLabels {
+                path: store.path(),
+                message: "holds shards that are not a complete store of this teacher, data and \
+                          kind (see `distill store verify`); distill never deletes shards on \
+                          object storage: delete them, or choose another [soft_labels] location"
+                    .into(),
+            });
+        }
+        store.clear()?;
         match &train_logits {
             Some(logits) => write_computed_store(task, &teacher, &store, logits, opts)?,
             None => record_soft_labels(task, &teacher, &store, (0, 1), opts)?,
@@ -561,7 +674,7 @@ pub fn run_all<T: Task>(task: &T, opts: &RunOptions) -> Result<Report> {
     let mut timings = Timings::default();
     ensure_teacher_and_store(task, opts, &mut timings)?;
     let teacher = teacher_path(&opts.out);
-    let stores = open_teacher_stores(task, &teacher, &soft_labels_dir(&opts.out), wanted)?;
+    let stores = open_teacher_stores(task, &teacher, &own_store(task, &opts.out)?, wanted)?;
     if let Some(w) = diagnose(task, &stores[0]).warning {
         eprintln!("warning: {w}");
     }
@@ -702,7 +815,7 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
     let stores = open_teacher_stores(
         task,
         &teacher_weights,
-        &soft_labels_dir(&opts.out),
+        &own_store(task, &opts.out)?,
         settings.objective.teacher_weights.len(),
     )?;
     for &seed in &settings.student_seeds {
@@ -787,10 +900,9 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         }
         None => None,
     };
-    let teacher_diagnostics =
-        open_soft_labels(task, &teacher_path(&opts.out), &soft_labels_dir(&opts.out))
-            .ok()
-            .map(|store| diagnose(task, &store));
+    let own = own_store(task, &opts.out)?;
+    let opened = open_soft_labels(task, &teacher_path(&opts.out), &own).ok();
+    let teacher_diagnostics = opened.as_ref().map(|store| diagnose(task, store));
     let report = Report {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),
         seed: settings.seed,
@@ -802,7 +914,7 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         class_names: task.class_names().to_vec(),
         models,
         seed_summary,
-        soft_labels: store_info(&soft_labels_dir(&opts.out), splits.train.len()),
+        soft_labels: opened.map(|s| store_info(&s, splits.train.len())),
         timings,
         objective: crate::tune::kd_objective(task, &opts.out)?.describe(),
         config: task.config_json()?,

@@ -3,7 +3,7 @@
 //! and one store for every run.
 
 use super::{
-    RunOptions, StudentInputs, StudentRun, checkpoint_dir, open_teacher_stores, soft_labels_dir,
+    RunOptions, StudentInputs, StudentRun, checkpoint_dir, open_teacher_stores, own_store,
     teacher_path, train_student_as,
 };
 use crate::classifier::Rows;
@@ -66,7 +66,7 @@ pub fn tune<T: Task>(task: &T, opts: &RunOptions) -> Result<TuneSummary> {
     let runs = dir.join("runs");
     fsutil::create_dir_all(&runs)?;
     let teacher = teacher_path(&opts.out);
-    let stores = open_teacher_stores(task, &teacher, &soft_labels_dir(&opts.out), 1)?;
+    let stores = open_teacher_stores(task, &teacher, &own_store(task, &opts.out)?, 1)?;
     let inner = RunOptions {
         out: dir.clone(),
         progress: false,

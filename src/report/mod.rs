@@ -176,20 +176,13 @@ pub struct StoreInfo {
     pub shards: usize,
 }
 
-/// The size of the store in `dir` (`None` when there is none).
-pub fn store_info(dir: &std::path::Path, samples: usize) -> Option<StoreInfo> {
-    let entries = std::fs::read_dir(dir).ok()?;
-    let sizes: Vec<u64> = entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "dsl"))
-        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
-        .collect();
-    let bytes: u64 = sizes.iter().sum();
-    Some(StoreInfo {
-        bytes,
-        bytes_per_sample: bytes as f64 / samples.max(1) as f64,
-        shards: sizes.len(),
-    })
+/// The size of a store of soft labels for `samples` training samples.
+pub fn store_info(store: &crate::soft_labels::SoftLabels, samples: usize) -> StoreInfo {
+    StoreInfo {
+        bytes: store.bytes,
+        bytes_per_sample: store.bytes as f64 / samples.max(1) as f64,
+        shards: store.shards,
+    }
 }
 
 /// A model's report from its measurements; the epoch statistics come from its `history`.

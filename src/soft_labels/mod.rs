@@ -32,6 +32,12 @@
 //! shard count above [`MAX_SHARDS`] or a missing shard are refused too.
 
 mod diagnostics;
+mod location;
+
+pub use location::{
+    MULTIPART_THRESHOLD, ObjectLocation, PART_SIZE, Published, SHARD_EXTENSION, ShardObject,
+    StoreLocation,
+};
 
 pub use diagnostics::{
     AtTemperature, ONE_HOT_TOP_PROBABILITY, TeacherDiagnostics, teacher_diagnostics,
@@ -618,114 +624,16 @@ pub struct SoftLabels {
     pub views: Vec<View>,
     /// Logits kept per row when recorded as a top-k store (`None`: dense).
     pub top_k: Option<usize>,
+    /// Bytes of all its shard files.
+    pub bytes: u64,
 }
 
 impl SoftLabels {
-    /// Opens the store in `dir` and checks that it is complete and was recorded from
+    /// Opens the store at `location` and checks that it is complete and was recorded from
     /// `expected` (same data, teacher and preprocessing).
-    pub fn open(dir: &Path, expected: &Provenance) -> Result<Self> {
-        let err = |path: &Path, message: String| Error::SoftLabels {
-            path: path.to_path_buf(),
-            message,
-        };
-        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "dsl"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(err(
-                dir,
-                "no shard files (*.dsl); run `distill record` first".into(),
-            ));
-        }
-        let mut shards: Vec<(ShardHeader, Vec<f32>, Vec<View>, PathBuf)> = Vec::new();
-        for f in files {
-            let (h, l, v) = read_shard(&f)?;
-            shards.push((h, l, v, f));
-        }
-        let first = shards[0].0.clone();
-        let mut seen: Vec<Option<&Path>> = vec![None; first.num_shards];
-        for (h, _, _, path) in &shards {
-            if h.num_shards != first.num_shards
-                || h.num_samples != first.num_samples
-                || h.num_classes != first.num_classes
-                || h.top_k != first.top_k
-            {
-                let describe = |h: &ShardHeader| {
-                    format!(
-                        "{} shards / {} samples / {} classes / {}",
-                        h.num_shards,
-                        h.num_samples,
-                        h.num_classes,
-                        h.top_k.map_or("dense".to_string(), |k| format!("top-{k}"))
-                    )
-                };
-                return Err(err(
-                    path,
-                    format!(
-                        "belongs to another recording: {}, others say {}",
-                        describe(h),
-                        describe(&first)
-                    ),
-                ));
-            }
-            if h.shard_index >= h.num_shards
-                || (h.start, h.end) != shard_range(h.num_samples, h.shard_index, h.num_shards)
-            {
-                return Err(err(
-                    path,
-                    format!(
-                        "shard {} covers rows {}..{}, which is not its range",
-                        h.shard_index, h.start, h.end
-                    ),
-                ));
-            }
-            if let Some(other) = seen[h.shard_index] {
-                return Err(err(
-                    path,
-                    format!(
-                        "holds shard {} of {}, which {} holds too: two recordings of one shard \
-                         (a copy?) would put the soft labels out of line; keep one",
-                        h.shard_index,
-                        h.num_shards,
-                        other.display()
-                    ),
-                ));
-            }
-            seen[h.shard_index] = Some(path);
-            check_provenance(&h.provenance, expected, path)?;
-        }
-        if let Some(missing) = seen.iter().position(|s| s.is_none()) {
-            return Err(err(
-                dir,
-                format!(
-                    "incomplete store: shard {missing} of {} ({}) is missing",
-                    first.num_shards,
-                    shard_file_name(missing, first.num_shards)
-                ),
-            ));
-        }
-        shards.sort_by_key(|(h, _, _, _)| h.shard_index);
-        let mut logits = Vec::new();
-        let mut views = Vec::new();
-        for (_, l, v, _) in shards {
-            logits.extend(l);
-            views.extend(v);
-        }
-        Ok(SoftLabels {
-            logits,
-            num_samples: first.num_samples,
-            num_classes: first.num_classes,
-            views_per_sample: first.provenance.rows_per_sample(),
-            provenance: first.provenance,
-            shards: first.num_shards,
-            views,
-            top_k: first.top_k,
-        })
+    pub fn open(location: impl Into<StoreLocation>, expected: &Provenance) -> Result<Self> {
+        load_store(&location.into(), Some(expected))
     }
-
     /// The teacher's logits for the samples at `indices` (a store of views: their view 0),
     /// as a `[n, classes]` tensor.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Tensor<2> {
@@ -764,6 +672,130 @@ impl SoftLabels {
             .collect()
     }
 }
+
+/// Reads every shard at `location` and checks that they make one whole store: one recording
+/// (shard count, samples, classes, kind, provenance), each shard's own range, no shard twice,
+/// none missing, every checksum. With `expected`, each shard must have been recorded from it;
+/// without (`distill store verify`), from what the first shard says.
+pub fn load_store(location: &StoreLocation, expected: Option<&Provenance>) -> Result<SoftLabels> {
+    let err = |path: PathBuf, message: String| Error::SoftLabels { path, message };
+    let files = location.list_shards()?;
+    if files.is_empty() {
+        return Err(err(
+            location.path(),
+            "no shard files (*.dsl); run `distill record` first".into(),
+        ));
+    }
+    let mut shards: Vec<(ShardHeader, Vec<f32>, Vec<View>, PathBuf)> = Vec::new();
+    for f in &files {
+        let path = location.shard_path(&f.name);
+        let (h, l, v) = decode_shard(&location.read(&f.name)?, &path)?;
+        shards.push((h, l, v, path));
+    }
+    let first = shards[0].0.clone();
+    let mut seen: Vec<Option<&Path>> = vec![None; first.num_shards];
+    for (h, _, _, path) in &shards {
+        if h.num_shards != first.num_shards
+            || h.num_samples != first.num_samples
+            || h.num_classes != first.num_classes
+            || h.top_k != first.top_k
+        {
+            let describe = |h: &ShardHeader| {
+                format!(
+                    "{} shards / {} samples / {} classes / {}",
+                    h.num_shards,
+                    h.num_samples,
+                    h.num_classes,
+                    h.top_k.map_or("dense".to_string(), |k| format!("top-{k}"))
+                )
+            };
+            return Err(err(
+                path.clone(),
+                format!(
+                    "belongs to another recording: {}, others say {}",
+                    describe(h),
+                    describe(&first)
+                ),
+            ));
+        }
+        if h.shard_index >= h.num_shards
+            || (h.start, h.end) != shard_range(h.num_samples, h.shard_index, h.num_shards)
+        {
+            return Err(err(
+                path.clone(),
+                format!(
+                    "shard {} covers rows {}..{}, which is not its range",
+                    h.shard_index, h.start, h.end
+                ),
+            ));
+        }
+        if let Some(other) = seen[h.shard_index] {
+            return Err(err(
+                path.clone(),
+                format!(
+                    "holds shard {} of {}, which {} holds too: two recordings of one shard \
+                     (a copy?) would put the soft labels out of line; keep one",
+                    h.shard_index,
+                    h.num_shards,
+                    other.display()
+                ),
+            ));
+        }
+        seen[h.shard_index] = Some(path);
+        check_provenance(&h.provenance, expected.unwrap_or(&first.provenance), path)?;
+    }
+    if let Some(missing) = seen.iter().position(|s| s.is_none()) {
+        return Err(err(
+            location.path(),
+            format!(
+                "incomplete store: shard {missing} of {} ({}) is missing",
+                first.num_shards,
+                shard_file_name(missing, first.num_shards)
+            ),
+        ));
+    }
+    shards.sort_by_key(|(h, _, _, _)| h.shard_index);
+    let mut logits = Vec::new();
+    let mut views = Vec::new();
+    for (_, l, v, _) in shards {
+        logits.extend(l);
+        views.extend(v);
+    }
+    Ok(SoftLabels {
+        logits,
+        num_samples: first.num_samples,
+        num_classes: first.num_classes,
+        views_per_sample: first.provenance.rows_per_sample(),
+        provenance: first.provenance,
+        shards: first.num_shards,
+        views,
+        top_k: first.top_k,
+        bytes: files.iter().map(|f| f.bytes).sum(),
+    })
+}
+
+/// The header of a shard from its first bytes (at least [`HEADER_PEEK`] of them, or the whole
+/// file), without checking the payload: what `distill store ls` shows.
+pub fn peek_header(bytes: &[u8], path: &Path) -> Result<ShardHeader> {
+    let err = |message: String| Error::SoftLabels {
+        path: path.to_path_buf(),
+        message,
+    };
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err(err("not a distill soft-label shard (bad magic)".into()));
+    }
+    let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+    let json = bytes.get(16..16 + hlen).ok_or_else(|| {
+        err(format!(
+            "header of {hlen} bytes is longer than the first {} read",
+            bytes.len()
+        ))
+    })?;
+    serde_json::from_slice(json).map_err(|e| err(format!("unreadable header: {e}")))
+}
+
+/// Bytes read from the start of a shard to find its header.
+pub const HEADER_PEEK: usize = 64 << 10;
 
 fn check_provenance(found: &Provenance, expected: &Provenance, path: &Path) -> Result<()> {
     let mismatch = |what: &str, f: &str, e: &str| Error::SoftLabels {

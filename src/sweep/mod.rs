@@ -383,11 +383,17 @@ pub fn run_sweep<T: Task>(task: &T, sweep: &Sweep, opts: &RunOptions) -> Result<
         toml::to_string_pretty(&sweep.config).map_err(|e| Error::Report(e.to_string()))?;
     fsutil::write_atomic(&opts.out.join("sweep.resolved.toml"), resolved.as_bytes())?;
     let (teacher, store) = match &sweep.config.teacher {
-        Some(dir) => (teacher_path(dir), soft_labels_dir(dir)),
+        Some(dir) => (
+            teacher_path(dir),
+            crate::soft_labels::StoreLocation::Local(soft_labels_dir(dir)),
+        ),
         None => {
             let mut timings = crate::report::Timings::default();
             ensure_teacher_and_store(task, opts, &mut timings)?;
-            (teacher_path(&opts.out), soft_labels_dir(&opts.out))
+            (
+                teacher_path(&opts.out),
+                crate::pipeline::own_store(task, &opts.out)?,
+            )
         }
     };
     let teacher_model = load_model(task, Role::Teacher, &teacher, &opts.device)?;

@@ -75,6 +75,8 @@ pub struct Settings {
     pub tune: Option<crate::tune::TuneConfig>,
     /// Logits kept per row by a top-k store (`None`: a dense store).
     pub top_k: Option<usize>,
+    /// Where the soft-label store is (`[soft_labels] location`; `None`: `OUT/soft_labels`).
+    pub store_location: Option<String>,
 }
 
 impl Settings {
@@ -98,6 +100,7 @@ impl Settings {
                 .auto
                 .then(|| experiment.tune.clone().unwrap_or_default()),
             top_k: experiment.soft_labels.top_k,
+            store_location: experiment.soft_labels.location.clone(),
         }
     }
 

@@ -6,6 +6,7 @@ mod common;
 
 mod bert;
 mod cli_errors;
+mod deploy;
 mod features;
 mod fuzz;
 mod hostile;
@@ -14,6 +15,7 @@ mod onnx;
 mod pipeline;
 mod precision;
 mod predict;
+mod s3;
 mod sweep;
 mod tabular;
 mod text;

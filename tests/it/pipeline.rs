@@ -102,7 +102,7 @@ fn full_run_writes_reports_with_required_keys_and_kd_follows_teacher() {
     let device = distill::default_device();
     let teacher_model = load_model(&task, Role::Teacher, &teacher_path(&out), &device).unwrap();
     let expected = predict_logits(&teacher_model, &task.splits.train, 64, &device);
-    let store = open_soft_labels(&task, &teacher_path(&out), &out.join("soft_labels")).unwrap();
+    let store = open_soft_labels(&task, &teacher_path(&out), out.join("soft_labels")).unwrap();
     for (a, b) in store.logits.iter().zip(&expected) {
         assert!(
             (a - b).abs() <= 2e-3 * b.abs().max(1.0),
@@ -250,7 +250,7 @@ fn store_of_other_data_is_refused_naming_the_fingerprint() {
     let mut other = experiment.clone();
     other.data.train_limit = Some(120);
     let other = ImageTask::new(other).unwrap();
-    let e = open_soft_labels(&other, &teacher_path(&out), &out.join("soft_labels"))
+    let e = open_soft_labels(&other, &teacher_path(&out), out.join("soft_labels"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("dataset (fingerprint)"), "{e}");
@@ -293,7 +293,7 @@ fn a_top_k_store_trains_the_student_a_dense_store_trains() {
         &options(&out),
     )
     .unwrap();
-    let top = open_soft_labels(&task, &teacher_path(&out), &out.join("soft_labels")).unwrap();
+    let top = open_soft_labels(&task, &teacher_path(&out), out.join("soft_labels")).unwrap();
     let all = open_soft_labels(&dense, &teacher_path(&out), &dense_store).unwrap();
     assert_eq!((top.top_k, all.top_k), (Some(2), None));
     for (a, b) in top.logits.iter().zip(&all.logits) {

@@ -122,7 +122,7 @@ fn students_distil_from_a_two_teacher_ensemble() {
     record_soft_labels(
         &other,
         &b.join("teacher.safetensors"),
-        &b.join("soft_labels"),
+        b.join("soft_labels"),
         (0, 1),
         &RunOptions::new(&b),
     )

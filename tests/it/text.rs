@@ -169,7 +169,7 @@ fn text_pipeline_runs_end_to_end_and_resumes_without_retraining() {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     // The store is tied to these texts and this teacher.
-    let store = open_soft_labels(&task, &teacher_path(&out), &soft_labels_dir(&out)).unwrap();
+    let store = open_soft_labels(&task, &teacher_path(&out), soft_labels_dir(&out)).unwrap();
     assert_eq!(
         store.num_samples, 216,
         "240 texts less the 10% validation split"
@@ -208,7 +208,7 @@ fn kd_on_text_follows_the_recorded_teacher() {
     let task = task(&config, &out);
     let exp = &task.experiment;
     run_all(&task, &RunOptions::new(&out)).unwrap();
-    let store = open_soft_labels(&task, &teacher_path(&out), &soft_labels_dir(&out)).unwrap();
+    let store = open_soft_labels(&task, &teacher_path(&out), soft_labels_dir(&out)).unwrap();
     let stores = [&store];
     let tok = TextTokenizer::from_file(&out.join("student.tokenizer.json"), 16).unwrap();
     let train_set = &task.student_tokens.train;
