@@ -284,17 +284,25 @@ pub fn logit_step<M: Classifier>(
     finish_step(trainee, optimizer, lr, loss, logits, labels)
 }
 
-/// A hash of everything that defines a run, so that a checkpoint of another run is refused.
+/// A hash of everything that defines a run, so that a checkpoint of another run is refused:
+/// the soft-label stores it learns from included (a store recorded again, e.g. as top-k, makes
+/// another run).
 fn run_key<R: Rows>(job: &TrainJob<R>) -> String {
+    let stores: Vec<String> = job
+        .soft_labels
+        .iter()
+        .map(|s| format!("{:?}|{:?}|{}", s.provenance, s.top_k, s.num_samples))
+        .collect();
     let text = format!(
-        "{}|{}|{:?}|{:?}|{}|{}|{}",
+        "{}|{}|{:?}|{:?}|{}|{}|{}|{:?}",
         job.name,
         job.model_key,
         job.recipe,
         job.objective.config(),
         job.seed,
         job.augment,
-        job.train.fingerprint()
+        job.train.fingerprint(),
+        stores
     );
     crate::fsutil::sha256_hex(text.as_bytes())
 }

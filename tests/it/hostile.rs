@@ -610,3 +610,23 @@ fn a_top_k_of_every_class_is_refused_before_the_teacher_trains() {
         &["soft_labels.top_k", "3 classes"],
     );
 }
+
+/// A store recorded again (here as top-k) under `--resume` must not let the KD student resume
+/// from checkpoints trained on the old store: the result is that of a fresh run on the new one.
+#[test]
+fn a_store_recorded_again_drops_the_kd_students_checkpoints_on_resume() {
+    let (dir, config) = common::setup(&[]);
+    let out = dir.path().join("out");
+    assert!(run(&config, &out, false).status.success());
+    let top_k =
+        common::experiment_text(&[("[evaluation]", "[soft_labels]\ntop_k = 1\n\n[evaluation]")]);
+    std::fs::write(&config, top_k).unwrap();
+    let resumed = run(&config, &out, true);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let fresh = dir.path().join("fresh");
+    assert!(run(&config, &fresh, false).status.success());
+    let kd = |o: &Path| tensors_sha256(&o.join("student_kd-seed1.safetensors")).unwrap();
+    assert_eq!(kd(&out), kd(&fresh));
+    let base = |o: &Path| tensors_sha256(&o.join("student_baseline-seed1.safetensors")).unwrap();
+    assert_eq!(base(&out), base(&fresh));
+}
