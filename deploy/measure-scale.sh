@@ -20,12 +20,14 @@ printf '\n[objective]\nalpha = 0.5\ntemperature = 4.0\n' >> "$WORK/demo.toml"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 record() { # STORE N THREADS_PER_WORKER
   local start end
+  local pids=()
   start=$(date +%s.%N)
   for ((i = 0; i < $2; i++)); do
     RAYON_NUM_THREADS=$3 "$BIN" record "$WORK/demo.toml" --out "$WORK/w$i" \
       --teacher "$WORK/out/teacher.safetensors" --store "$1" --shard "$i/$2" -q >/dev/null 2>&1 &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
   end=$(date +%s.%N)
   "$BIN" store verify "$1" >/dev/null
   local bytes

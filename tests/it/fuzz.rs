@@ -479,3 +479,25 @@ fn image_inputs_of_predict() {
         });
     }
 }
+
+#[test]
+fn store_locations_and_shard_headers() {
+    let corpus: Vec<Vec<u8>> = [
+        "s3://bucket/prefix/store",
+        "gs://bucket/a/b",
+        "file:///tmp/store",
+        "runs/out/soft_labels",
+        "s3://bucket",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    // Parsing a location builds a client but sends no request.
+    fuzz("store-url", corpus, |b| {
+        distill::soft_labels::StoreLocation::parse(&text(b)).is_ok()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    fuzz("shard-header", shard_corpus(dir.path()), |b| {
+        distill::soft_labels::peek_header(b, Path::new("s.dsl")).is_ok()
+    });
+}
