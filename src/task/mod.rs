@@ -235,7 +235,19 @@ pub fn check_top_k(settings: &Settings, classes: usize) -> Result<()> {
                 "the data have {classes} classes: a top-k store keeps fewer logits than that (leave it out for a dense store)"
             ),
         )),
-        _ => Ok(()),
+        Some(k) => {
+            // 6K + 4 bytes a row against 2 a class: with few classes a top-k store is no smaller.
+            if 6 * k + 4 >= 2 * classes {
+                eprintln!(
+                    "warning: soft_labels.top_k = {k} of {classes} classes stores {} bytes a row, \
+                     a dense store {}: top-k pays with many classes; leave it out here",
+                    6 * k + 4,
+                    2 * classes
+                );
+            }
+            Ok(())
+        }
+        None => Ok(()),
     }
 }
 
