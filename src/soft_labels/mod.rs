@@ -435,21 +435,7 @@ pub fn decode_shard(bytes: &[u8], path: &Path) -> Result<Shard> {
         path: path.to_path_buf(),
         message,
     };
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        return Err(err("not a distill soft-label shard (bad magic)".into()));
-    }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
-        return Err(err(format!(
-            "format version {version}, this distill reads {VERSION}"
-        )));
-    }
-    let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
-    let json = bytes
-        .get(16..16 + hlen)
-        .ok_or_else(|| err("truncated header".into()))?;
-    let header: ShardHeader =
-        serde_json::from_slice(json).map_err(|e| err(format!("unreadable header: {e}")))?;
+    let (header, hlen) = split_header(bytes, path)?;
     if header.dtype != "f16" {
         return Err(err(format!("dtype {:?}, expected \"f16\"", header.dtype)));
     }
@@ -777,6 +763,11 @@ pub fn load_store(location: &StoreLocation, expected: Option<&Provenance>) -> Re
 /// The header of a shard from its first bytes (at least [`HEADER_PEEK`] of them, or the whole
 /// file), without checking the payload: what `distill store ls` shows.
 pub fn peek_header(bytes: &[u8], path: &Path) -> Result<ShardHeader> {
+    split_header(bytes, path).map(|(header, _)| header)
+}
+
+/// Magic, version and header of a shard's bytes: the header and its length in bytes.
+fn split_header(bytes: &[u8], path: &Path) -> Result<(ShardHeader, usize)> {
     let err = |message: String| Error::SoftLabels {
         path: path.to_path_buf(),
         message,
@@ -784,14 +775,22 @@ pub fn peek_header(bytes: &[u8], path: &Path) -> Result<ShardHeader> {
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(err("not a distill soft-label shard (bad magic)".into()));
     }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(err(format!(
+            "format version {version}, this distill reads {VERSION}"
+        )));
+    }
     let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
     let json = bytes.get(16..16 + hlen).ok_or_else(|| {
         err(format!(
-            "header of {hlen} bytes is longer than the first {} read",
-            bytes.len()
+            "truncated header: {hlen} bytes, {} after the prefix",
+            bytes.len() - 16
         ))
     })?;
-    serde_json::from_slice(json).map_err(|e| err(format!("unreadable header: {e}")))
+    let header =
+        serde_json::from_slice(json).map_err(|e| err(format!("unreadable header: {e}")))?;
+    Ok((header, hlen))
 }
 
 /// Bytes read from the start of a shard to find its header.

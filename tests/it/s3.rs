@@ -74,17 +74,23 @@ impl S3Server {
         Some(server)
     }
 
-    /// Creates a bucket (moto accepts an unsigned `PUT /bucket`).
-    fn bucket(&self, name: &str) {
+    /// One unsigned HTTP request (moto answers them); the whole reply.
+    fn raw(&self, method: &str, path: &str) -> String {
         let addr = self.endpoint.trim_start_matches("http://");
         let mut stream = TcpStream::connect(addr).unwrap();
         write!(
             stream,
-            "PUT /{name} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).unwrap();
+        reply
+    }
+
+    /// Creates a bucket.
+    fn bucket(&self, name: &str) {
+        let reply = self.raw("PUT", &format!("/{name}"));
         assert!(reply.starts_with("HTTP/1.1 200"), "create bucket: {reply}");
     }
 
@@ -278,35 +284,19 @@ fn a_large_shard_goes_up_in_parts_then_by_a_conditional_copy_and_leaves_nothing_
     );
 }
 
-/// Every key in `bucket` (an unsigned ListObjectsV2, which moto answers).
+/// Every key in `bucket` (ListObjectsV2).
 fn list_all_keys(server: &S3Server, bucket: &str) -> Vec<String> {
-    let addr = server.endpoint.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET /{bucket}?list-type=2 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    reply
+    server
+        .raw("GET", &format!("/{bucket}?list-type=2"))
         .split("<Key>")
         .skip(1)
         .map(|s| s.split("</Key>").next().unwrap().to_string())
         .collect()
 }
 
-/// Deletes `key` from `bucket` (an unsigned DELETE, which moto answers).
+/// Deletes `key` from `bucket`.
 fn delete_key(server: &S3Server, bucket: &str, key: &str) {
-    let addr = server.endpoint.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "DELETE /{bucket}/{key} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
+    server.raw("DELETE", &format!("/{bucket}/{key}"));
 }
 
 /// The `*.tmp` files under `dir`, at any depth.
