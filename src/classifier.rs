@@ -60,6 +60,23 @@ pub trait Classifier: Module + ModuleDisplay + core::fmt::Debug + Sized {
     }
 }
 
+/// A class label: at most [`MAX_LABELS`] classes (65,535; one-byte IDX labels hold 256).
+pub type Label = u16;
+
+/// Most classes a data set may have: what a [`Label`] holds.
+pub const MAX_LABELS: usize = Label::MAX as usize;
+
+/// The bytes a fingerprint hashes for `labels`: one byte each while every label fits in one
+/// (so fingerprints of data sets with up to 256 classes are those of distill versions whose
+/// labels were bytes), else two, little-endian.
+pub fn label_bytes(labels: &[Label]) -> Vec<u8> {
+    if labels.iter().all(|&y| y <= u8::MAX as Label) {
+        labels.iter().map(|&y| y as u8).collect()
+    } else {
+        labels.iter().flat_map(|y| y.to_le_bytes()).collect()
+    }
+}
+
 /// A labelled data set, ready to be batched.
 pub trait Rows {
     /// What a batch of its rows becomes.
@@ -77,7 +94,7 @@ pub trait Rows {
     fn num_classes(&self) -> usize;
 
     /// One label per row, in `0..num_classes`.
-    fn labels(&self) -> &[u8];
+    fn labels(&self) -> &[Label];
 
     /// A fingerprint of the rows and labels (checkpoints of other data are refused).
     fn fingerprint(&self) -> String;

@@ -18,7 +18,7 @@ pub const MAX_LAYERS: usize = 64;
 /// Largest convolution kernel (image and text).
 pub const MAX_KERNEL: usize = 31;
 /// Most classes.
-pub const MAX_CLASSES: usize = 100_000;
+pub const MAX_CLASSES: usize = crate::classifier::MAX_LABELS;
 /// Longest text, in tokens.
 pub const MAX_TOKENS: usize = 8_192;
 /// Largest batch (training, recording, throughput).

@@ -11,13 +11,17 @@ use std::collections::BTreeMap;
 /// `round(fraction · n)` rows are held out (at least one when `fraction > 0` and the class has
 /// two rows or more, never all of a class when `fraction < 1`), chosen by a shuffle seeded by
 /// `seed`. A NaN fraction holds out nothing.
-pub fn stratified_split(labels: &[u8], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn stratified_split(
+    labels: &[crate::classifier::Label],
+    fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     let fraction = if fraction.is_nan() {
         0.0
     } else {
         fraction.clamp(0.0, 1.0)
     };
-    let mut by_class: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+    let mut by_class: BTreeMap<crate::classifier::Label, Vec<usize>> = BTreeMap::new();
     for (i, &y) in labels.iter().enumerate() {
         by_class.entry(y).or_default().push(i);
     }
@@ -60,11 +64,11 @@ mod tests {
 
     #[test]
     fn stratified_seeded_and_disjoint() {
-        let labels: Vec<u8> = (0..1000).map(|i| (i % 7) as u8).collect();
+        let labels: Vec<u16> = (0..1000).map(|i| (i % 7) as u16).collect();
         let (kept, held) = stratified_split(&labels, 0.1, 3);
         assert_eq!(kept.len() + held.len(), 1000);
         assert!(held.iter().all(|i| kept.binary_search(i).is_err()));
-        for c in 0..7u8 {
+        for c in 0..7u16 {
             let n = labels.iter().filter(|&&y| y == c).count();
             let h = held.iter().filter(|&&i| labels[i] == c).count();
             assert_eq!(h, (0.1 * n as f64).round() as usize, "class {c}");
@@ -78,10 +82,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_empties_a_class(labels in proptest::collection::vec(0u8..5, 0..200), f in 0.0f64..0.99, seed: u64) {
+        fn never_empties_a_class(labels in proptest::collection::vec(0u16..5, 0..200), f in 0.0f64..0.99, seed: u64) {
             let (kept, held) = stratified_split(&labels, f, seed);
             prop_assert_eq!(kept.len() + held.len(), labels.len());
-            for c in 0..5u8 {
+            for c in 0..5u16 {
                 let n = labels.iter().filter(|&&y| y == c).count();
                 let k = kept.iter().filter(|&&i| labels[i] == c).count();
                 prop_assert!(n == 0 || k >= 1);

@@ -1,7 +1,9 @@
-"""Synthetic 250-class tabular data for the top-k store measurement in docs/RESULTS.md.
+"""Synthetic many-class tabular data for the top-k store measurements in docs/RESULTS.md.
 
-250 Gaussian blobs in 32 dimensions (centres N(0, 1), noise N(0, 1)), 80 training and 20 test
-rows per class, seeded. Writes train.csv and test.csv into the folder given (default: here).
+    python3 make_many_classes.py OUT [CLASSES [DIMS]]      # default 250 classes, 32 dimensions
+
+CLASSES Gaussian blobs in DIMS dimensions (centres N(0, 1), noise N(0, 1)), 80 training and 20
+test rows per class, seeded. Writes train.csv and test.csv into OUT (default: here).
 Standard library only.
 """
 
@@ -10,9 +12,8 @@ import sys
 from pathlib import Path
 
 
-def main(out: Path) -> None:
+def main(out: Path, classes: int = 250, dims: int = 32) -> None:
     random.seed(3)
-    classes, dims = 250, 32
     centres = [[random.gauss(0, 1) for _ in range(dims)] for _ in range(classes)]
 
     def rows(per_class: int) -> list:
@@ -32,4 +33,9 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("."))
+    args = sys.argv[1:]
+    main(
+        Path(args[0]) if args else Path("."),
+        int(args[1]) if len(args) > 1 else 250,
+        int(args[2]) if len(args) > 2 else 32,
+    )

@@ -247,7 +247,9 @@ fn synthetic(n: usize, seed: u64) -> ImageDataset {
     let mut rng = StdRng::seed_from_u64(seed);
     ImageDataset {
         images: (0..n * SIDE * SIDE).map(|_| rng.random()).collect(),
-        labels: (0..n).map(|_| rng.random_range(0..CLASSES as u8)).collect(),
+        labels: (0..n)
+            .map(|_| rng.random_range(0..CLASSES as crate::classifier::Label))
+            .collect(),
         height: SIDE,
         width: SIDE,
         num_classes: CLASSES,

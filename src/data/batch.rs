@@ -115,7 +115,7 @@ impl crate::classifier::Rows for ImageDataset {
         self.num_classes
     }
 
-    fn labels(&self) -> &[u8] {
+    fn labels(&self) -> &[crate::classifier::Label] {
         &self.labels
     }
 

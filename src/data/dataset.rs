@@ -12,7 +12,7 @@ pub struct ImageDataset {
     /// Pixels, `len × height × width`, row-major.
     pub images: Vec<u8>,
     /// One label per image, in `0..num_classes`.
-    pub labels: Vec<u8>,
+    pub labels: Vec<crate::classifier::Label>,
     /// Image height.
     pub height: usize,
     /// Image width.
@@ -98,7 +98,11 @@ impl ImageDataset {
         }
         Ok(ImageDataset {
             images: images.data,
-            labels: labels.data,
+            labels: labels
+                .data
+                .iter()
+                .map(|&y| y as crate::classifier::Label)
+                .collect(),
             height: images.dims[1],
             width: images.dims[2],
             num_classes,
@@ -130,7 +134,7 @@ impl ImageDataset {
             h.update((d as u64).to_le_bytes());
         }
         h.update(&self.images);
-        h.update(&self.labels);
+        h.update(crate::classifier::label_bytes(&self.labels));
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 

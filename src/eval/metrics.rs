@@ -61,7 +61,7 @@ fn softmax(row: &[f32]) -> Vec<f64> {
 }
 
 /// Top-1 accuracy of `logits` (`n × classes`, row-major) against `labels`.
-pub fn accuracy_of(logits: &[f32], labels: &[u8], classes: usize) -> f64 {
+pub fn accuracy_of(logits: &[f32], labels: &[crate::classifier::Label], classes: usize) -> f64 {
     let hits = logits
         .chunks_exact(classes)
         .zip(labels)
@@ -90,7 +90,7 @@ pub struct ReliabilityBin {
 /// top-1 confidence (Guo et al. 2017).
 pub fn reliability(
     logits: &[f32],
-    labels: &[u8],
+    labels: &[crate::classifier::Label],
     classes: usize,
     bins: usize,
 ) -> Vec<ReliabilityBin> {
@@ -125,7 +125,7 @@ pub fn reliability(
 /// equal-width bins of the top-1 confidence (Guo et al. 2017).
 pub fn expected_calibration_error(
     logits: &[f32],
-    labels: &[u8],
+    labels: &[crate::classifier::Label],
     classes: usize,
     bins: usize,
 ) -> f64 {
@@ -142,7 +142,7 @@ fn ece_of(bins: &[ReliabilityBin], n: usize) -> f64 {
 /// KL to the teacher.
 pub fn quality(
     logits: &[f32],
-    labels: &[u8],
+    labels: &[crate::classifier::Label],
     class_names: &[String],
     teacher: Option<&[f32]>,
     ece_bins: usize,

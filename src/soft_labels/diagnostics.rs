@@ -44,7 +44,7 @@ pub const ONE_HOT_TOP_PROBABILITY: f64 = 0.97;
 /// `temperatures`; `configured` is the experiment's T (`None` when the search chooses it).
 pub fn teacher_diagnostics(
     logits: &[f32],
-    labels: &[u8],
+    labels: &[crate::classifier::Label],
     classes: usize,
     temperatures: &[f64],
     configured: Option<f64>,
@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn a_confident_teacher_is_flagged_and_a_soft_one_is_not() {
         // Three classes, logits 30 apart: one-hot at T = 4 (e^{-7.5} off the top).
-        let labels = [0u8, 1, 2, 0];
+        let labels = [0u16, 1, 2, 0];
         let sharp: Vec<f32> = labels
             .iter()
             .flat_map(|&y| (0..3).map(move |k| if k == y { 30.0 } else { 0.0 }))

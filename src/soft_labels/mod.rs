@@ -575,18 +575,27 @@ fn row_bytes(h: &ShardHeader) -> Option<usize> {
 /// The top `k` of one row of logits: the values, their class ids (largest first; ties by the
 /// lower id) and the log-sum-exp of the others.
 fn top_k_row(row: &[f32], k: usize) -> (Vec<f32>, Vec<u32>, f32) {
+    // Largest first, ties to the lower class id: a strict total order, so the selection below
+    // picks the same K as a full sort would, in linear time.
+    let before = |a: &usize, b: &usize| row[*b].total_cmp(&row[*a]).then(a.cmp(b));
     let mut order: Vec<usize> = (0..row.len()).collect();
-    order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-    let rest = &order[k..];
-    let max = rest
-        .iter()
-        .map(|&i| row[i])
-        .fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = rest.iter().map(|&i| f64::from(row[i] - max).exp()).sum();
+    if k < order.len() {
+        order.select_nth_unstable_by(k, before);
+    }
+    let top = &mut order[..k];
+    top.sort_unstable_by(before);
+    let mut in_top = vec![false; row.len()];
+    for &i in top.iter() {
+        in_top[i] = true;
+    }
+    // The log-sum-exp of the rest, summed in class order.
+    let rest = || (0..row.len()).filter(|&i| !in_top[i]).map(|i| row[i]);
+    let max = rest().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = rest().map(|v| f64::from(v - max).exp()).sum();
     let lse = max + sum.ln() as f32;
     (
-        order[..k].iter().map(|&i| row[i]).collect(),
-        order[..k].iter().map(|&i| i as u32).collect(),
+        top.iter().map(|&i| row[i]).collect(),
+        top.iter().map(|&i| i as u32).collect(),
         lse,
     )
 }

@@ -36,8 +36,8 @@ use std::path::Path;
 /// such a column in [`ReadOptions::ignore`] instead.
 pub const MAX_LEVELS: usize = 1000;
 
-/// The most classes a data set may have (labels are stored as `u8`).
-pub const MAX_CLASSES: usize = 255;
+/// The most classes a data set may have (what a [`crate::classifier::Label`] holds).
+pub const MAX_CLASSES: usize = crate::classifier::MAX_LABELS;
 
 /// How many levels, classes or header names an error message lists before "… and N more".
 const SHOWN: usize = 10;
@@ -200,7 +200,7 @@ pub struct TabularDataset {
     /// Row-major, `len() × num_features`: encoded (one-hot expanded) but not standardised.
     pub features: Vec<f32>,
     /// One label per row, in `0..num_classes`.
-    pub labels: Vec<u8>,
+    pub labels: Vec<crate::classifier::Label>,
     /// Features per row.
     pub num_features: usize,
     /// The number of classes (the schema's class names).
@@ -262,7 +262,7 @@ impl TabularDataset {
             }
             h.update(&buf);
         }
-        h.update(&self.labels);
+        h.update(crate::classifier::label_bytes(&self.labels));
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -768,12 +768,12 @@ fn encode(
             ),
         })
         .collect();
-    let classes: HashMap<&str, u8> = schema
+    let classes: HashMap<&str, crate::classifier::Label> = schema
         .class_names
         .iter()
         .enumerate()
         .rev()
-        .map(|(i, c)| (c.as_str(), i as u8))
+        .map(|(i, c)| (c.as_str(), i as crate::classifier::Label))
         .collect();
     let where_from = if training {
         ""
@@ -1186,10 +1186,10 @@ mod tests {
             r#"names "a" twice"#,
         );
         let mut many = String::from("x,y\n");
-        for i in 0..256 {
+        for i in 0..=MAX_CLASSES {
             many.push_str(&format!("1,c{i}\n"));
         }
-        check(&many, &y, "the label column has 256 classes");
+        check(&many, &y, "the label column has 65536 classes");
         let mut ids = String::from("x,id,y\n");
         for i in 0..=MAX_LEVELS {
             ids.push_str(&format!("1,u{i},{}\n", i % 2));
@@ -1269,7 +1269,7 @@ mod tests {
     fn classes_of_sizes(sizes: &[usize]) -> TabularDataset {
         let mut labels = Vec::new();
         for (c, &n) in sizes.iter().enumerate() {
-            labels.extend(std::iter::repeat_n(c as u8, n));
+            labels.extend(std::iter::repeat_n(c as u16, n));
         }
         // Interleave so that classes are not contiguous.
         labels.sort_by_key(|&y| (y as usize * 7919) % 13);
@@ -1281,7 +1281,7 @@ mod tests {
         }
     }
 
-    fn count(labels: &[u8], c: u8) -> usize {
+    fn count(labels: &[u16], c: u16) -> usize {
         labels.iter().filter(|&&y| y == c).count()
     }
 
@@ -1308,7 +1308,7 @@ mod tests {
         }
 
         // round(0.2 n), at least 1 for n >= 2, none from a class of 1.
-        for (c, expected) in [(0u8, 20), (1, 10), (2, 2), (3, 1), (4, 0)] {
+        for (c, expected) in [(0u16, 20), (1, 10), (2, 2), (3, 1), (4, 0)] {
             assert_eq!(count(&held.labels, c), expected, "class {c}");
             assert_eq!(count(&rest.labels, c), count(&data.labels, c) - expected);
         }

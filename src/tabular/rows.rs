@@ -15,7 +15,7 @@ pub struct FeatureRows {
     /// Values per row.
     pub dim: usize,
     /// One label per row.
-    pub labels: Vec<u8>,
+    pub labels: Vec<crate::classifier::Label>,
     /// Number of classes.
     pub num_classes: usize,
 }
@@ -38,7 +38,7 @@ impl Rows for FeatureRows {
         self.num_classes
     }
 
-    fn labels(&self) -> &[u8] {
+    fn labels(&self) -> &[crate::classifier::Label] {
         &self.labels
     }
 
@@ -51,7 +51,7 @@ impl Rows for FeatureRows {
         for v in &self.features {
             h.update(v.to_le_bytes());
         }
-        h.update(&self.labels);
+        h.update(crate::classifier::label_bytes(&self.labels));
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 

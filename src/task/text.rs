@@ -86,12 +86,13 @@ pub fn load_text_data(exp: &TextExperiment) -> Result<Splits<TextDataset>> {
             (train, test)
         }
     };
-    if train.class_names.len() < 2 || train.class_names.len() > 255 {
+    let most = crate::classifier::MAX_LABELS;
+    if train.class_names.len() < 2 || train.class_names.len() > most {
         return Err(Error::ConfigValue {
             path: exp.origin.clone(),
             field: "data.label_field".into(),
             value: format!("{} distinct labels", train.class_names.len()),
-            reason: "need between 2 and 255 classes".into(),
+            reason: format!("need between 2 and {most} classes"),
         });
     }
     exp.check_classes(train.class_names.len())?;
@@ -119,7 +120,11 @@ pub fn load_text_data(exp: &TextExperiment) -> Result<Splits<TextDataset>> {
 pub fn tokenize(tok: &TextTokenizer, data: &TextDataset) -> Result<TokenSet> {
     Ok(TokenSet {
         seqs: tok.encode_all(&data.texts)?,
-        labels: data.labels.iter().map(|&y| y as u8).collect(),
+        labels: data
+            .labels
+            .iter()
+            .map(|&y| y as crate::classifier::Label)
+            .collect(),
         num_classes: data.class_names.len(),
         pad_id: tok.pad_id(),
     })

@@ -201,11 +201,11 @@ impl TextExperiment {
                     "need at least 2 classes",
                 ));
             }
-            if classes.len() > 255 {
+            if classes.len() > crate::classifier::MAX_LABELS {
                 return Err(bad(
                     "data.classes",
                     format!("{} classes", classes.len()),
-                    "at most 255 classes",
+                    &format!("at most {} classes", crate::classifier::MAX_LABELS),
                 ));
             }
         }

@@ -49,8 +49,8 @@ pub struct TextFields<'a> {
     pub label: &'a str,
 }
 
-/// Most classes of a text data set (labels are stored as bytes).
-pub const MAX_TEXT_CLASSES: usize = 255;
+/// Most classes of a text data set (what a [`crate::classifier::Label`] holds).
+pub const MAX_TEXT_CLASSES: usize = crate::classifier::MAX_LABELS;
 
 /// Texts with integer labels and the class names they index.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +114,11 @@ impl TextDataset {
 
     /// A seeded split stratified by class, `(kept, held_out)` ([`crate::split::stratified_split`]).
     pub fn split_stratified(&self, fraction: f64, seed: u64) -> (Self, Self) {
-        let labels: Vec<u8> = self.labels.iter().map(|&y| y as u8).collect();
+        let labels: Vec<crate::classifier::Label> = self
+            .labels
+            .iter()
+            .map(|&y| y as crate::classifier::Label)
+            .collect();
         let (kept, held) = crate::split::stratified_split(&labels, fraction, seed);
         (self.subset(&kept), self.subset(&held))
     }

@@ -13,7 +13,7 @@ pub struct TokenSet {
     /// One id sequence per text (never empty).
     pub seqs: Vec<Vec<u32>>,
     /// Labels, `0..num_classes`.
-    pub labels: Vec<u8>,
+    pub labels: Vec<crate::classifier::Label>,
     /// Classes.
     pub num_classes: usize,
     /// The padding id.
@@ -50,12 +50,20 @@ impl TokenSet {
     /// A fingerprint of ids and labels (what a soft-label store is tied to).
     pub fn fingerprint(&self) -> String {
         let mut bytes = Vec::new();
+        // One byte a label while they all fit (the fingerprints of byte labels), else two.
+        let wide = self
+            .labels
+            .iter()
+            .any(|&y| y > u8::MAX as crate::classifier::Label);
         for (s, &y) in self.seqs.iter().zip(&self.labels) {
             bytes.extend((s.len() as u32).to_le_bytes());
             for &t in s {
                 bytes.extend(t.to_le_bytes());
             }
-            bytes.push(y);
+            match wide {
+                true => bytes.extend(y.to_le_bytes()),
+                false => bytes.push(y as u8),
+            }
         }
         crate::fsutil::sha256_hex(&bytes)[..16].to_string()
     }
@@ -97,7 +105,7 @@ impl Rows for TokenSet {
         self.num_classes
     }
 
-    fn labels(&self) -> &[u8] {
+    fn labels(&self) -> &[crate::classifier::Label] {
         &self.labels
     }
 

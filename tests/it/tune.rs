@@ -74,7 +74,7 @@ fn the_split_holds_out_training_rows_stratified_and_never_test_rows() {
     assert_eq!(validation.len() + splits.train.len(), 240);
     assert_eq!(validation.len(), 24);
     assert_eq!(splits.test.len(), 60, "the test set is left whole");
-    for c in 0..3u8 {
+    for c in 0..3u16 {
         let n = validation.labels.iter().filter(|&&y| y == c).count();
         assert!((7..=9).contains(&n), "class {c}: {n} of 24");
     }
