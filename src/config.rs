@@ -56,7 +56,7 @@ pub struct ExperimentOf<D, T, S> {
     #[serde(default)]
     pub evaluation: EvalConfig,
     /// How the teacher's soft labels are stored (`[soft_labels]`; dense when absent).
-    #[serde(default, skip_serializing_if = "SoftLabelsConfig::is_dense")]
+    #[serde(default, skip_serializing_if = "SoftLabelsConfig::is_default")]
     pub soft_labels: SoftLabelsConfig,
 }
 
@@ -75,8 +75,8 @@ pub struct SoftLabelsConfig {
 }
 
 impl SoftLabelsConfig {
-    /// Whether every logit is kept in the default place.
-    pub fn is_dense(&self) -> bool {
+    /// Whether every setting is the default (a dense store in `OUT/soft_labels`).
+    pub fn is_default(&self) -> bool {
         self.top_k.is_none() && self.location.is_none()
     }
 }

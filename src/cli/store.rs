@@ -3,7 +3,8 @@
 
 use super::Cli;
 use distill::error::Result;
-use distill::soft_labels::{HEADER_PEEK, StoreLocation, load_store, peek_header};
+use distill::soft_labels::{HEADER_PEEK, StoreLocation, peek_header, verify_store};
+use std::io::Write;
 
 /// Arguments of `distill store`.
 #[derive(clap::Args)]
@@ -32,38 +33,41 @@ pub fn exec(_cli: &Cli, args: &Args) -> Result<()> {
     match &args.action {
         Action::Verify { store } => {
             let location = StoreLocation::parse(store)?;
-            let s = load_store(&location, None)?;
+            let s = verify_store(&location)?;
             let p = &s.provenance;
-            println!("store {location}: OK");
-            println!(
-                "  {} shards, {} samples × {} classes, {}, {} bytes ({:.1} per sample)",
-                s.shards,
-                s.num_samples,
-                s.num_classes,
-                match (s.top_k, &p.views) {
-                    (Some(k), _) => format!("top-{k}"),
-                    (None, Some(v)) => format!("{} augmented views per sample", v.count),
-                    (None, None) => "dense".into(),
-                },
-                s.bytes,
-                s.bytes as f64 / s.num_samples.max(1) as f64
-            );
-            println!("  teacher tensors sha256: {}", p.teacher_hash);
-            println!("  dataset fingerprint:    {}", p.dataset_fingerprint);
-            println!("  preprocessing:          {}", p.preprocessing);
+            print_lines(&[
+                format!("store {location}: OK"),
+                format!(
+                    "  {} shards, {} samples × {} classes, {}, {} bytes ({:.1} per sample)",
+                    s.shards,
+                    s.num_samples,
+                    s.num_classes,
+                    match (s.top_k, &p.views) {
+                        (Some(k), _) => format!("top-{k}"),
+                        (None, Some(v)) => format!("{} augmented views per sample", v.count),
+                        (None, None) => "dense".into(),
+                    },
+                    s.bytes,
+                    s.bytes as f64 / s.num_samples.max(1) as f64
+                ),
+                format!("  teacher tensors sha256: {}", p.teacher_hash),
+                format!("  dataset fingerprint:    {}", p.dataset_fingerprint),
+                format!("  preprocessing:          {}", p.preprocessing),
+            ]);
             Ok(())
         }
         Action::Ls { store } => {
             let location = StoreLocation::parse(store)?;
             let shards = location.list_shards()?;
+            let mut lines = Vec::new();
             if shards.is_empty() {
-                println!("{location}: no shards");
+                lines.push(format!("{location}: no shards"));
             }
             for shard in shards {
                 let path = location.shard_path(&shard.name);
                 let head = location.read_head(&shard.name, HEADER_PEEK)?;
-                match peek_header(&head, &path) {
-                    Ok(h) => println!(
+                lines.push(match peek_header(&head, &path) {
+                    Ok(h) => format!(
                         "{}  {:>12} bytes  shard {}/{}  rows {}..{} of {}  {}  sha256 {}",
                         shard.name,
                         shard.bytes,
@@ -75,12 +79,21 @@ pub fn exec(_cli: &Cli, args: &Args) -> Result<()> {
                         h.top_k.map_or("dense".into(), |k| format!("top-{k}")),
                         h.sha256.get(..12).unwrap_or(&h.sha256)
                     ),
-                    Err(e) => {
-                        println!("{}  {:>12} bytes  unreadable: {e}", shard.name, shard.bytes)
-                    }
-                }
+                    Err(e) => format!("{}  {:>12} bytes  unreadable: {e}", shard.name, shard.bytes),
+                });
             }
+            print_lines(&lines);
             Ok(())
+        }
+    }
+}
+
+/// Prints `lines` to stdout; output piped into `head` stops quietly when the pipe closes.
+fn print_lines(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
         }
     }
 }

@@ -150,7 +150,8 @@ fn write_shard<T: Task>(
     let mut path = writer.finish()?;
     if let StoreLocation::Object(o) = store {
         let name = shard_file_name(index, count);
-        let ours = crate::soft_labels::peek_header(&crate::fsutil::read(&path)?, &path)?.sha256;
+        let head = StoreLocation::Local(dir).read_head(&name, crate::soft_labels::HEADER_PEEK)?;
+        let ours = crate::soft_labels::peek_header(&head, &path)?.sha256;
         let same = |there: &[u8]| {
             crate::soft_labels::peek_header(there, &path).is_ok_and(|h| h.sha256 == ours)
         };
@@ -612,7 +613,14 @@ pub fn ensure_teacher_and_store<T: Task>(
                     .into(),
             });
         }
-        store.clear()?;
+        if let StoreLocation::Local(dir) = &store {
+            match std::fs::remove_dir_all(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(dir, e));
+                }
+                _ => {}
+            }
+        }
         match &train_logits {
             Some(logits) => write_computed_store(task, &teacher, &store, logits, opts)?,
             None => record_soft_labels(task, &teacher, &store, (0, 1), opts)?,
@@ -900,9 +908,8 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         }
         None => None,
     };
-    let own = own_store(task, &opts.out)?;
-    let opened = open_soft_labels(task, &teacher_path(&opts.out), &own).ok();
-    let teacher_diagnostics = opened.as_ref().map(|store| diagnose(task, store));
+    // The experiment's own store, opened (and checked) above.
+    let teacher_diagnostics = Some(diagnose(task, &stores[0]));
     let report = Report {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),
         seed: settings.seed,
@@ -914,7 +921,7 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         class_names: task.class_names().to_vec(),
         models,
         seed_summary,
-        soft_labels: opened.map(|s| store_info(&s, splits.train.len())),
+        soft_labels: Some(store_info(&stores[0], splits.train.len())),
         timings,
         objective: crate::tune::kd_objective(task, &opts.out)?.describe(),
         config: task.config_json()?,

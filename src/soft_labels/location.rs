@@ -267,22 +267,6 @@ impl StoreLocation {
             StoreLocation::Object(o) => o.read(name, Some(len)),
         }
     }
-
-    /// Removes every shard of the store (a local folder is removed whole).
-    pub fn clear(&self) -> Result<()> {
-        match self {
-            StoreLocation::Local(dir) => match std::fs::remove_dir_all(dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(dir, e)),
-                _ => Ok(()),
-            },
-            StoreLocation::Object(o) => {
-                for shard in o.list()? {
-                    o.delete(&shard.name)?;
-                }
-                Ok(())
-            }
-        }
-    }
 }
 
 impl ObjectLocation {
@@ -350,12 +334,6 @@ impl ObjectLocation {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(name, format!("cannot read: {e}"))),
         }
-    }
-
-    fn delete(&self, name: &str) -> Result<()> {
-        self.runtime
-            .block_on(self.store.delete(&self.key(name)))
-            .map_err(|e| self.err(name, format!("cannot delete: {e}")))
     }
 
     /// Uploads the finished shard file `local` as `name`, never overwriting another object

@@ -673,6 +673,20 @@ impl SoftLabels {
 /// none missing, every checksum. With `expected`, each shard must have been recorded from it;
 /// without (`distill store verify`), from what the first shard says.
 pub fn load_store(location: &StoreLocation, expected: Option<&Provenance>) -> Result<SoftLabels> {
+    scan_store(location, expected, true)
+}
+
+/// The checks of [`load_store`] against what the first shard says, one shard in memory at a
+/// time: the returned store's `logits` and `views` are empty (`distill store verify`).
+pub fn verify_store(location: &StoreLocation) -> Result<SoftLabels> {
+    scan_store(location, None, false)
+}
+
+fn scan_store(
+    location: &StoreLocation,
+    expected: Option<&Provenance>,
+    keep_rows: bool,
+) -> Result<SoftLabels> {
     let err = |path: PathBuf, message: String| Error::SoftLabels { path, message };
     let files = location.list_shards()?;
     if files.is_empty() {
@@ -685,7 +699,10 @@ pub fn load_store(location: &StoreLocation, expected: Option<&Provenance>) -> Re
     for f in &files {
         let path = location.shard_path(&f.name);
         let (h, l, v) = decode_shard(&location.read(&f.name)?, &path)?;
-        shards.push((h, l, v, path));
+        match keep_rows {
+            true => shards.push((h, l, v, path)),
+            false => shards.push((h, Vec::new(), Vec::new(), path)),
+        }
     }
     let first = shards[0].0.clone();
     let mut seen: Vec<Option<&Path>> = vec![None; first.num_shards];
