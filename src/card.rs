@@ -26,6 +26,10 @@ pub struct ModelCard {
     pub class_names: Vec<String>,
     /// The pixel normalisation the model was trained with: `(x / 255 − mean) / std`.
     pub normalize: Normalize,
+    /// How a photo of another size is brought to `input` (absent: stretched, as grey-scale
+    /// cards from before colour images were written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<crate::vocab::Resize>,
     /// The distill version that wrote it.
     pub distill_version: String,
     /// What made the model and the checksum of its tensors ([`crate::artefact`]); absent until
@@ -35,22 +39,30 @@ pub struct ModelCard {
 }
 
 impl ModelCard {
-    /// The card of a model of `architecture` trained in `experiment` on images of `h × w`.
+    /// The card of a model of `architecture` trained in `experiment` on images of `input`
+    /// (`[channels, height, width]`).
     pub fn new(
         experiment: &Experiment,
         architecture: &ModelConfig,
-        h: usize,
-        w: usize,
+        input: [usize; 3],
         normalize: Normalize,
     ) -> Self {
         ModelCard {
             architecture: architecture.clone(),
-            input: [1, h, w],
+            input,
             class_names: experiment.class_names(),
             normalize,
+            resize: (experiment.data.format == crate::config::DataFormat::Folder)
+                .then(|| experiment.data.resize.unwrap_or_default()),
             distill_version: env!("CARGO_PKG_VERSION").to_string(),
             stamp: None,
         }
+    }
+
+    /// How photos are brought to the input size: as the training images were, stretched for
+    /// cards that do not say.
+    pub fn resize_or_default(&self) -> crate::vocab::Resize {
+        self.resize.unwrap_or(crate::vocab::Resize::Stretch)
     }
 
     /// Where the card of `weights` lives: `NAME.model.json` beside `NAME.safetensors`.
@@ -88,21 +100,28 @@ impl ModelCard {
         };
         card.architecture.validate("architecture", &bad)?;
         let n = card.normalize;
-        if !(n.std.is_finite() && n.std > 0.0) {
+        if !n.std.is_positive() {
             return Err(bad(
                 "normalize.std",
                 n.std.to_string(),
-                "must be a positive number",
+                "must be positive numbers",
             ));
         }
         if !n.mean.is_finite() {
             return Err(bad(
                 "normalize.mean",
                 n.mean.to_string(),
-                "must be a finite number",
+                "must be finite numbers",
             ));
         }
         let [c, h, w] = card.input;
+        if let Err(reason) = n.check(c.max(1)) {
+            return Err(bad(
+                "normalize",
+                format!("{{ mean = {}, std = {} }}", n.mean, n.std),
+                &reason,
+            ));
+        }
         if c == 0
             || h == 0
             || w == 0

@@ -253,9 +253,75 @@ pub struct DataConfig {
     /// Use only the first N training images (quick experiments).
     #[serde(default)]
     pub train_limit: Option<usize>,
-    /// Normalisation; computed from the training images when absent.
+    /// Normalisation; computed from the training images when absent (per channel for colour).
     #[serde(default)]
     pub normalize: Option<Normalize>,
+    /// `folder`: the training images, one sub-folder per class (torchvision's `ImageFolder`
+    /// layout; `.png`, `.jpg`, `.jpeg`, `.webp`); class names are the sub-folders' names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_dir: Option<PathBuf>,
+    /// `folder`: the held-out images, laid out like `train_dir`. Absent: `test_fraction` of
+    /// the training images are held out (seeded by `split_seed`, stratified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_dir: Option<PathBuf>,
+    /// `folder` without `test_dir`: the share of images held out as the test set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// `folder`: the `[height, width]` every image is brought to (see `resize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<[usize; 2]>,
+    /// `folder`: 3 (RGB, the default) or 1 (grey-scale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
+    /// `folder`: how an image of another size is brought to `image_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<crate::vocab::Resize>,
+    /// `folder`: what an unreadable or corrupt image does: `fail` (the default; the error names
+    /// the file) or `skip` (left out, each named in a warning and in the report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_bad_image: Option<BadImagePolicy>,
+    /// `folder`: keep the decoded images in a cache file (`DISTILL_CACHE_DIR`, else
+    /// `~/.cache/distill/images`), so that later runs do not decode again. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<bool>,
+    /// `folder`: where the cache files go instead (relative to the experiment file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<PathBuf>,
+    /// `cifar10` / `cifar100`: the training files (default `data_batch_1.bin` to
+    /// `data_batch_5.bin` for CIFAR-10, `train.bin` for CIFAR-100), relative to `dir`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub train_files: Vec<PathBuf>,
+    /// `cifar10` / `cifar100`: the test files (default `test_batch.bin` / `test.bin`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_files: Vec<PathBuf>,
+    /// `cifar100`: `fine` (100 classes, the default) or `coarse` (20 super-classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<CifarLabels>,
+    /// Whether the file set `num_classes` (formats that know their classes check it).
+    #[serde(skip)]
+    pub num_classes_given: bool,
+}
+
+/// What a corrupt or unreadable image in an image folder does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BadImagePolicy {
+    /// Stop with an error naming the file.
+    #[default]
+    Fail,
+    /// Leave it out; it is named in a warning and in the report.
+    Skip,
+}
+
+/// Which labels of CIFAR-100's files to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CifarLabels {
+    /// The 100 fine classes.
+    #[default]
+    Fine,
+    /// The 20 coarse super-classes.
+    Coarse,
 }
 
 fn default_num_classes() -> usize {
@@ -270,6 +336,12 @@ pub enum DataFormat {
     Idx,
     /// The Fashion-MNIST subset embedded in the binary.
     Builtin,
+    /// Folders of photos, one sub-folder per class (torchvision's `ImageFolder` layout).
+    Folder,
+    /// CIFAR-10's binary files (`<1 label byte><3072 pixel bytes>` records).
+    Cifar10,
+    /// CIFAR-100's binary files (`<coarse byte><fine byte><3072 pixel bytes>` records).
+    Cifar100,
 }
 
 /// One model: its architecture and how it is trained.
@@ -493,7 +565,20 @@ impl Experiment {
 
     /// Parses and validates experiment text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        let experiment: Experiment = parse_experiment(text, origin)?;
+        let mut experiment: Experiment = parse_experiment(text, origin)?;
+        experiment.data.num_classes_given = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| t.get("data")?.get("num_classes").cloned())
+            .is_some();
+        if !experiment.data.num_classes_given {
+            // The class count follows from the format, else from the names given.
+            if let Some(k) = experiment.data.known_classes() {
+                experiment.data.num_classes = k;
+            } else if let Some(names) = &experiment.data.class_names {
+                experiment.data.num_classes = names.len();
+            }
+        }
         experiment.validate()?;
         Ok(experiment)
     }
@@ -509,6 +594,15 @@ impl Experiment {
             (Some(train), None) => train.validate("teacher.train", bad)?,
             (None, Some(import)) => {
                 import.validate("teacher.import", bad)?;
+                if let Some(preset) = import.preset
+                    && let Err(reason) = preset.check_model(&self.teacher.model)
+                {
+                    return Err(bad(
+                        "teacher.import.preset",
+                        format!("\"{}\"", preset.name()),
+                        &reason,
+                    ));
+                }
                 if let Some(n) = self.data.normalize
                     && n != import.normalize
                 {
@@ -590,39 +684,160 @@ impl DataConfig {
             return Err(bad("data.train_limit", "0".into(), "must be at least 1"));
         }
         if let Some(n) = self.normalize
-            && (n.std.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
-                || !n.std.is_finite()
-                || !n.mean.is_finite())
+            && let Err(reason) = n.check(n.mean.as_slice().len().max(n.std.as_slice().len()))
         {
             return Err(bad(
                 "data.normalize",
                 format!("{{ mean = {}, std = {} }}", n.mean, n.std),
-                "std must be a positive number and mean finite",
+                &reason,
             ));
         }
-        if self.format == DataFormat::Idx {
-            for (field, value) in [
-                ("data.train_images", &self.train_images),
-                ("data.train_labels", &self.train_labels),
-                ("data.test_images", &self.test_images),
-                ("data.test_labels", &self.test_labels),
-            ] {
-                if value.is_none() {
-                    return Err(bad(
-                        field,
-                        "missing".into(),
-                        "required when data.format = \"idx\"",
-                    ));
-                }
+        self.validate_format(bad)
+    }
+
+    /// The fields each format needs, and none it does not use.
+    fn validate_format(&self, bad: BadField) -> Result<()> {
+        let format = match self.format {
+            DataFormat::Idx => "idx",
+            DataFormat::Builtin => "builtin",
+            DataFormat::Folder => "folder",
+            DataFormat::Cifar10 => "cifar10",
+            DataFormat::Cifar100 => "cifar100",
+        };
+        let needs = |field: &str, present: bool| -> Result<()> {
+            if present {
+                Ok(())
+            } else {
+                Err(bad(
+                    field,
+                    "missing".into(),
+                    &format!("required when data.format = \"{format}\""),
+                ))
             }
-        } else if self.num_classes != 10 {
+        };
+        let unused = |field: &str, present: bool, value: String| -> Result<()> {
+            if present {
+                Err(bad(
+                    field,
+                    value,
+                    &format!("not used with data.format = \"{format}\": leave it out"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let idx = matches!(self.format, DataFormat::Idx);
+        let folder = matches!(self.format, DataFormat::Folder);
+        let cifar = matches!(self.format, DataFormat::Cifar10 | DataFormat::Cifar100);
+        for (field, value) in [
+            ("data.train_images", &self.train_images),
+            ("data.train_labels", &self.train_labels),
+            ("data.test_images", &self.test_images),
+            ("data.test_labels", &self.test_labels),
+        ] {
+            if idx {
+                needs(field, value.is_some())?;
+            } else {
+                unused(field, value.is_some(), format!("{value:?}"))?;
+            }
+        }
+        if folder {
+            needs("data.train_dir", self.train_dir.is_some())?;
+            needs("data.image_size", self.image_size.is_some())?;
+        } else {
+            for (field, present) in [
+                ("data.train_dir", self.train_dir.is_some()),
+                ("data.test_dir", self.test_dir.is_some()),
+                ("data.test_fraction", self.test_fraction.is_some()),
+                ("data.image_size", self.image_size.is_some()),
+                ("data.channels", self.channels.is_some()),
+                ("data.resize", self.resize.is_some()),
+                ("data.on_bad_image", self.on_bad_image.is_some()),
+                ("data.cache", self.cache.is_some()),
+                ("data.cache_dir", self.cache_dir.is_some()),
+            ] {
+                unused(field, present, "given".into())?;
+            }
+        }
+        if !cifar {
+            unused(
+                "data.train_files",
+                !self.train_files.is_empty(),
+                format!("{:?}", self.train_files),
+            )?;
+            unused(
+                "data.test_files",
+                !self.test_files.is_empty(),
+                format!("{:?}", self.test_files),
+            )?;
+        }
+        if self.format != DataFormat::Cifar100 {
+            unused(
+                "data.labels",
+                self.labels.is_some(),
+                format!("{:?}", self.labels),
+            )?;
+        }
+        if let Some([h, w]) = self.image_size
+            && (h == 0 || w == 0 || h.max(w) > crate::data::idx::MAX_IMAGE_SIDE)
+        {
+            return Err(bad(
+                "data.image_size",
+                format!("[{h}, {w}]"),
+                &format!("each side must be 1..={}", crate::data::idx::MAX_IMAGE_SIDE),
+            ));
+        }
+        if let Some(c) = self.channels
+            && c != 1
+            && c != 3
+        {
+            return Err(bad(
+                "data.channels",
+                c.to_string(),
+                "must be 3 (RGB) or 1 (grey-scale)",
+            ));
+        }
+        if let Some(f) = self.test_fraction {
+            if self.test_dir.is_some() {
+                return Err(bad(
+                    "data.test_fraction",
+                    f.to_string(),
+                    "give data.test_dir or data.test_fraction, not both",
+                ));
+            }
+            if !(f > 0.0 && f < 0.9) {
+                return Err(bad(
+                    "data.test_fraction",
+                    f.to_string(),
+                    "must be in (0, 0.9)",
+                ));
+            }
+        }
+        // Formats that know their classes: a class count in the file must agree.
+        if let Some(k) = self.known_classes()
+            && self.num_classes != k
+            && (self.num_classes_given || self.num_classes != 10)
+        {
             return Err(bad(
                 "data.num_classes",
                 self.num_classes.to_string(),
-                "the builtin data set has 10 classes",
+                &format!("data.format = \"{format}\" has {k} classes"),
             ));
         }
         Ok(())
+    }
+
+    /// The number of classes the format fixes before any file is read (CIFAR-100: by
+    /// `labels`); folders find theirs on loading.
+    pub fn known_classes(&self) -> Option<usize> {
+        match self.format {
+            DataFormat::Builtin | DataFormat::Cifar10 => Some(10),
+            DataFormat::Cifar100 => Some(match self.labels.unwrap_or_default() {
+                CifarLabels::Fine => 100,
+                CifarLabels::Coarse => 20,
+            }),
+            DataFormat::Idx | DataFormat::Folder => None,
+        }
     }
 
     /// Resolves `dir` and the four file names against `base`.
@@ -632,14 +847,41 @@ impl DataConfig {
             Some(d) => d.clone(),
             None => base.to_path_buf(),
         };
+        if matches!(self.format, DataFormat::Cifar10 | DataFormat::Cifar100) {
+            let (train, test): (&[&str], &str) = if self.format == DataFormat::Cifar10 {
+                (
+                    &[
+                        "data_batch_1.bin",
+                        "data_batch_2.bin",
+                        "data_batch_3.bin",
+                        "data_batch_4.bin",
+                        "data_batch_5.bin",
+                    ],
+                    "test_batch.bin",
+                )
+            } else {
+                (&["train.bin"], "test.bin")
+            };
+            if self.train_files.is_empty() {
+                self.train_files = train.iter().map(PathBuf::from).collect();
+            }
+            if self.test_files.is_empty() {
+                self.test_files = vec![PathBuf::from(test)];
+            }
+        }
         for p in [
             &mut self.train_images,
             &mut self.train_labels,
             &mut self.test_images,
             &mut self.test_labels,
+            &mut self.train_dir,
+            &mut self.test_dir,
+            &mut self.cache_dir,
         ]
         .into_iter()
         .flatten()
+        .chain(self.train_files.iter_mut())
+        .chain(self.test_files.iter_mut())
         {
             if p.is_relative() {
                 *p = dir.join(&*p);

@@ -74,14 +74,15 @@ impl Predictor {
         })
     }
 
-    /// Top-`k` predictions for `n` images of raw 8-bit pixels (`n × h × w`, row-major, the
-    /// card's size).
+    /// Top-`k` predictions for `n` images of raw 8-bit pixels (`n × channels × h × w`, one
+    /// plane per channel, the card's size).
     pub fn predict_pixels(&self, pixels: &[u8], names: &[String], k: usize) -> Vec<Prediction> {
-        let [_, h, w] = self.card.input;
-        let n = pixels.len() / (h * w);
+        let [c, h, w] = self.card.input;
+        let n = pixels.len() / (c * h * w);
         let data = ImageDataset {
-            images: pixels[..n * h * w].to_vec(),
+            images: pixels[..n * c * h * w].to_vec(),
             labels: vec![0; n],
+            channels: c,
             height: h,
             width: w,
             num_classes: self.card.class_names.len(),
@@ -91,27 +92,26 @@ impl Predictor {
         predictions(&logits, names, &self.card.class_names, k)
     }
 
-    /// Top-`k` predictions for files: PNG / JPEG images (converted to grayscale and resized to
-    /// the card's size), IDX image files (`.idx`, `-ubyte`, optionally `.gz`; one prediction per
-    /// image) or CSV files (one image per line, `h·w` pixel values 0–255).
+    /// Top-`k` predictions for files: PNG / JPEG / WebP images (converted to the card's
+    /// channels and brought to its size the way its training images were), IDX image files
+    /// (`.idx`, `-ubyte`, optionally `.gz`; one prediction per image; `[n, h, w]`, or
+    /// `[n, c, h, w]` for colour) or CSV files (one image per line, `c·h·w` pixel values 0–255,
+    /// channel planes one after the other).
     pub fn predict_files(&self, files: &[PathBuf], k: usize) -> Result<Vec<Prediction>> {
-        let [_, h, w] = self.card.input;
+        let [c, h, w] = self.card.input;
         let mut pixels = Vec::new();
         let mut names = Vec::new();
         for file in files {
             let label = file.display().to_string();
-            let lower = label.to_lowercase();
-            if lower.ends_with(".png") || lower.ends_with(".jpg") || lower.ends_with(".jpeg") {
+            if crate::data::is_image_file(file) {
                 let img = image::open(file).map_err(|e| Error::Data {
                     path: file.clone(),
                     message: format!("cannot read the image: {e}"),
                 })?;
-                let gray = img
-                    .resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
-                    .to_luma8();
-                pixels.extend_from_slice(gray.as_raw());
+                let planes = crate::data::to_planes(&img, c, h, w, self.card.resize_or_default());
+                pixels.extend_from_slice(&planes);
                 names.push(label);
-            } else if lower.ends_with(".csv") {
+            } else if label.to_lowercase().ends_with(".csv") {
                 let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
                 let mut rows = 0usize;
                 for (line_no, line) in text.lines().enumerate() {
@@ -129,14 +129,14 @@ impl Predictor {
                                 line_no + 1
                             ),
                         })?;
-                    if row.len() != h * w {
+                    if row.len() != c * h * w {
                         return Err(Error::Data {
                             path: file.clone(),
                             message: format!(
-                                "line {}: {} values, the model takes {h}x{w} = {}",
+                                "line {}: {} values, the model takes {c}x{h}x{w} = {}",
                                 line_no + 1,
                                 row.len(),
-                                h * w
+                                c * h * w
                             ),
                         });
                     }
@@ -146,12 +146,22 @@ impl Predictor {
                 }
             } else {
                 let array = read_idx(file)?;
-                if array.dims.len() != 3 || array.dims[1] != h || array.dims[2] != w {
+                let fits = match array.dims.as_slice() {
+                    [_, ah, aw] => c == 1 && (*ah, *aw) == (h, w),
+                    [_, ac, ah, aw] => (*ac, *ah, *aw) == (c, h, w),
+                    _ => false,
+                };
+                if !fits {
                     return Err(Error::Data {
                         path: file.clone(),
                         message: format!(
-                            "IDX dimensions {:?}, the model takes [n, {h}, {w}] (or give a .png, .jpg or .csv)",
-                            array.dims
+                            "IDX dimensions {:?}, the model takes [n, {}{h}, {w}] (or give a .png, .jpg, .webp or .csv)",
+                            array.dims,
+                            if c == 1 {
+                                String::new()
+                            } else {
+                                format!("{c}, ")
+                            }
                         ),
                     });
                 }

@@ -35,14 +35,207 @@ pub fn check_unique_names(
     Ok(())
 }
 
-/// Per-pixel normalisation of images: `(x / 255 - mean) / std`.
+/// Most colour channels an image may have (grey, grey + alpha, RGB, RGBA).
+pub const MAX_CHANNELS: usize = 4;
+
+/// One value for every colour channel, or one per channel. Written as a number when it is
+/// one value (as every grey-scale card and experiment file always was), else as a list of
+/// 2 to [`MAX_CHANNELS`] numbers.
+#[derive(Clone, Copy, PartialEq)]
+pub struct PerChannel {
+    values: [f32; MAX_CHANNELS],
+    len: u8,
+}
+
+impl PerChannel {
+    /// The same value for every channel.
+    pub const fn all(v: f32) -> Self {
+        PerChannel {
+            values: [v; MAX_CHANNELS],
+            len: 1,
+        }
+    }
+
+    /// One value per channel; `None` for an empty list or more than [`MAX_CHANNELS`].
+    pub fn of(values: &[f32]) -> Option<Self> {
+        if values.is_empty() || values.len() > MAX_CHANNELS {
+            return None;
+        }
+        let mut v = [values[0]; MAX_CHANNELS];
+        v[..values.len()].copy_from_slice(values);
+        Some(PerChannel {
+            values: v,
+            len: values.len() as u8,
+        })
+    }
+
+    /// The values given (1 when one value serves every channel).
+    pub fn as_slice(&self) -> &[f32] {
+        &self.values[..self.len as usize]
+    }
+
+    /// The value of channel `c` (the single value for every channel when there is one).
+    pub fn get(&self, c: usize) -> f32 {
+        if self.len == 1 {
+            self.values[0]
+        } else {
+            self.values[c]
+        }
+    }
+
+    /// True when one value serves every channel.
+    pub fn is_single(&self) -> bool {
+        self.len == 1
+    }
+
+    /// True when it fits images of `channels` channels (one value, or exactly one each).
+    pub fn fits(&self, channels: usize) -> bool {
+        self.len == 1 || self.len as usize == channels
+    }
+
+    /// Every value finite.
+    pub fn is_finite(&self) -> bool {
+        self.as_slice().iter().all(|v| v.is_finite())
+    }
+
+    /// Every value finite and above zero.
+    pub fn is_positive(&self) -> bool {
+        self.as_slice().iter().all(|v| v.is_finite() && *v > 0.0)
+    }
+
+    /// The values with six decimals (`0.286000`, or `[0.485000,0.456000,0.406000]`), for
+    /// preprocessing descriptions.
+    pub fn fixed6(&self) -> String {
+        match self.as_slice() {
+            [v] => format!("{v:.6}"),
+            vs => {
+                let parts: Vec<String> = vs.iter().map(|v| format!("{v:.6}")).collect();
+                format!("[{}]", parts.join(","))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for PerChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.as_slice() {
+            [v] => write!(f, "{v:?}"),
+            vs => write!(f, "{vs:?}"),
+        }
+    }
+}
+
+impl std::fmt::Display for PerChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.as_slice() {
+            [v] => write!(f, "{v}"),
+            vs => {
+                let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
+                write!(f, "[{}]", parts.join(", "))
+            }
+        }
+    }
+}
+
+impl Serialize for PerChannel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.as_slice() {
+            [v] => s.serialize_f32(*v),
+            vs => vs.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PerChannel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = PerChannel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(
+                    f,
+                    "a number, or a list of 1 to {MAX_CHANNELS} numbers (one per channel)"
+                )
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<PerChannel, E> {
+                Ok(PerChannel::all(v as f32))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PerChannel, E> {
+                Ok(PerChannel::all(v as f32))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PerChannel, E> {
+                Ok(PerChannel::all(v as f32))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<PerChannel, A::Error> {
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<f64>()? {
+                    if values.len() == MAX_CHANNELS {
+                        return Err(serde::de::Error::invalid_length(MAX_CHANNELS + 1, &self));
+                    }
+                    values.push(v as f32);
+                }
+                PerChannel::of(&values)
+                    .ok_or_else(|| serde::de::Error::invalid_length(values.len(), &self))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// How a photo of another size is brought to a model's input size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resize {
+    /// Scaled (keeping its aspect) until it covers the size, then the centre cut out: what
+    /// torchvision's `Resize` + `CenterCrop` evaluation transform does.
+    #[default]
+    CenterCrop,
+    /// Scaled to the size, aspect ignored.
+    Stretch,
+}
+
+/// Per-pixel normalisation of images: `(x / 255 - mean[c]) / std[c]` for channel `c`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Normalize {
-    /// Mean of the pixel values in [0, 1].
-    pub mean: f32,
-    /// Standard deviation of the pixel values in [0, 1].
-    pub std: f32,
+    /// Mean of the pixel values in [0, 1] (one, or one per channel).
+    pub mean: PerChannel,
+    /// Standard deviation of the pixel values in [0, 1] (one, or one per channel).
+    pub std: PerChannel,
+}
+
+impl Normalize {
+    /// The same mean and standard deviation for every channel.
+    pub const fn scalar(mean: f32, std: f32) -> Self {
+        Normalize {
+            mean: PerChannel::all(mean),
+            std: PerChannel::all(std),
+        }
+    }
+
+    /// Checks that it can be used on images of `channels` channels: finite means, positive
+    /// standard deviations, and one value or one per channel. The reason when not.
+    pub fn check(&self, channels: usize) -> std::result::Result<(), String> {
+        if !self.std.is_positive() {
+            return Err("std must be positive numbers".into());
+        }
+        if !self.mean.is_finite() {
+            return Err("mean must be finite numbers".into());
+        }
+        for (name, v) in [("mean", self.mean), ("std", self.std)] {
+            if !v.fits(channels) {
+                return Err(format!(
+                    "{name} gives {} values for images of {channels} channel(s): give one, or \
+                     one per channel",
+                    v.as_slice().len()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The kind of data an experiment works on (`task = "..."` in the experiment file).

@@ -44,10 +44,7 @@ pub const SEED: u64 = 0;
 const CLASSES: usize = 10;
 const SIDE: usize = 28;
 /// The normalisation of the synthetic images (Fashion-MNIST's).
-const NORM: Normalize = Normalize {
-    mean: 0.2860,
-    std: 0.3530,
-};
+const NORM: Normalize = Normalize::scalar(0.2860, 0.3530);
 
 /// One timed workload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +210,7 @@ pub fn flops_per_sample(model: &ModelConfig, side: usize, classes: usize) -> (f6
                 width = h;
             }
         }
+        ModelConfig::Resnet(r) => layers = r.layer_flops([1, side, side], classes),
     }
     let forward: f64 = layers.iter().sum();
     (
@@ -250,6 +248,7 @@ fn synthetic(n: usize, seed: u64) -> ImageDataset {
         labels: (0..n)
             .map(|_| rng.random_range(0..CLASSES as crate::classifier::Label))
             .collect(),
+        channels: 1,
         height: SIDE,
         width: SIDE,
         num_classes: CLASSES,

@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 
 /// A batch ready for a model.
 pub struct Batch {
-    /// `[n, 1, height, width]`, normalised.
+    /// `[n, channels, height, width]`, normalised.
     pub images: Tensor<4>,
     /// `[n]` class indices.
     pub labels: Tensor<1, Int>,
@@ -26,28 +26,38 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-/// Writes the normalised pixels of `image` into `out` (length `height × width`).
-pub fn normalize_into(image: &[u8], norm: Normalize, out: &mut [f32]) {
-    let scale = 1.0 / (255.0 * norm.std);
-    let shift = norm.mean / norm.std;
-    for (o, &p) in out.iter_mut().zip(image) {
-        *o = p as f32 * scale - shift;
+/// Writes the normalised pixels of `image` (`channels` planes) into `out`, each channel with its
+/// own mean and standard deviation.
+pub fn normalize_into(image: &[u8], channels: usize, norm: Normalize, out: &mut [f32]) {
+    let plane = image.len() / channels.max(1);
+    for c in 0..channels.max(1) {
+        let (mean, std) = (norm.mean.get(c), norm.std.get(c));
+        let scale = 1.0 / (255.0 * std);
+        let shift = mean / std;
+        let range = c * plane..(c + 1) * plane;
+        for (o, &p) in out[range.clone()].iter_mut().zip(&image[range]) {
+            *o = p as f32 * scale - shift;
+        }
     }
 }
 
-/// Writes `view` of the `h × w` image `src` into `out` (zero where the shift leaves the image).
-pub fn apply_view(src: &[u8], h: usize, w: usize, view: View, out: &mut [u8]) {
+/// Writes `view` of the `h × w` image `src` (`channels` planes) into `out` (zero where the
+/// shift leaves the image); every channel moves the same way.
+pub fn apply_view(src: &[u8], channels: usize, h: usize, w: usize, view: View, out: &mut [u8]) {
     let (dy, dx) = (view.dy as i64, view.dx as i64);
-    for y in 0..h {
-        for x in 0..w {
-            let sy = y as i64 + dy;
-            let sx0 = x as i64 + dx;
-            let sx = if view.flip { w as i64 - 1 - sx0 } else { sx0 };
-            out[y * w + x] = if sy >= 0 && sy < h as i64 && sx >= 0 && sx < w as i64 {
-                src[sy as usize * w + sx as usize]
-            } else {
-                0
-            };
+    for c in 0..channels {
+        let (src, out) = (&src[c * h * w..], &mut out[c * h * w..]);
+        for y in 0..h {
+            for x in 0..w {
+                let sy = y as i64 + dy;
+                let sx0 = x as i64 + dx;
+                let sx = if view.flip { w as i64 - 1 - sx0 } else { sx0 };
+                out[y * w + x] = if sy >= 0 && sy < h as i64 && sx >= 0 && sx < w as i64 {
+                    src[sy as usize * w + sx as usize]
+                } else {
+                    0
+                };
+            }
         }
     }
 }
@@ -79,7 +89,7 @@ pub fn make_batch_views(
     views: Option<&[View]>,
     device: &Device,
 ) -> Batch {
-    let (h, w, p) = (data.height, data.width, data.pixels());
+    let (c, h, w, p) = (data.channels, data.height, data.width, data.pixels());
     let mut pixels = vec![0f32; indices.len() * p];
     let mut scratch = vec![0u8; p];
     for (k, &i) in indices.iter().enumerate() {
@@ -87,14 +97,14 @@ pub fn make_batch_views(
         let out = &mut pixels[k * p..(k + 1) * p];
         match views {
             Some(v) => {
-                apply_view(src, h, w, v[k], &mut scratch);
-                normalize_into(&scratch, norm, out);
+                apply_view(src, c, h, w, v[k], &mut scratch);
+                normalize_into(&scratch, c, norm, out);
             }
-            None => normalize_into(src, norm, out),
+            None => normalize_into(src, c, norm, out),
         }
     }
     let n = indices.len();
-    let images = Tensor::<4>::from_data(TensorData::new(pixels, [n, 1, h, w]), device);
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, [n, c, h, w]), device);
     let labels: Vec<i64> = indices.iter().map(|&i| data.labels[i] as i64).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
     Batch {
@@ -155,14 +165,37 @@ mod tests {
     #[test]
     fn normalisation_matches_formula() {
         let mut out = [0f32; 2];
-        normalize_into(
-            &[0, 255],
-            Normalize {
-                mean: 0.5,
-                std: 0.25,
-            },
-            &mut out,
-        );
+        normalize_into(&[0, 255], 1, Normalize::scalar(0.5, 0.25), &mut out);
         assert!((out[0] + 2.0).abs() < 1e-6 && (out[1] - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn each_channel_has_its_own_normalisation() {
+        let norm = Normalize {
+            mean: crate::vocab::PerChannel::of(&[0.0, 0.5]).unwrap(),
+            std: crate::vocab::PerChannel::of(&[1.0, 0.25]).unwrap(),
+        };
+        let mut out = [0f32; 4];
+        normalize_into(&[0, 255, 0, 255], 2, norm, &mut out);
+        let want = [0.0, 1.0, -2.0, 2.0];
+        for (o, w) in out.iter().zip(want) {
+            assert!((o - w).abs() < 1e-6, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn a_view_moves_every_channel_alike() {
+        // Two 2x3 planes; the second is the first plus 100.
+        let src: Vec<u8> = (0..6).chain(100..106).collect();
+        let mut out = vec![0u8; 12];
+        let view = View {
+            dy: 0,
+            dx: 1,
+            flip: true,
+        };
+        apply_view(&src, 2, 2, 3, view, &mut out);
+        // output (y, x) reads (y, w - 1 - (x + 1)): columns 1, 0, then padding
+        assert_eq!(&out[..6], &[1, 0, 0, 4, 3, 0]);
+        assert_eq!(&out[6..], &[101, 100, 0, 104, 103, 0]);
     }
 }

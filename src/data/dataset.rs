@@ -1,18 +1,23 @@
-//! In-memory image classification data: u8 pixels, u8 labels, checked on load.
+//! In-memory image classification data: u8 pixels (channel planes), labels, checked on load.
 
+use super::cifar::{CifarKind, read_cifar};
 use super::idx::{IdxArray, decode_idx, read_idx};
+use super::photos::{FolderSpec, SkippedImage, class_folders, read_folder};
 use crate::config::{DataConfig, DataFormat};
 use crate::error::{Error, Result};
-use crate::vocab::Normalize;
+use crate::vocab::{Normalize, PerChannel};
 use std::path::{Path, PathBuf};
 
-/// Grey-scale images with integer labels.
+/// Images (grey-scale or colour) with integer labels.
 #[derive(Debug, Clone)]
 pub struct ImageDataset {
-    /// Pixels, `len × height × width`, row-major.
+    /// Pixels, `len × channels × height × width`, row-major (one plane per channel, as the
+    /// models and CIFAR's files hold them).
     pub images: Vec<u8>,
     /// One label per image, in `0..num_classes`.
     pub labels: Vec<crate::classifier::Label>,
+    /// Colour channels (1 grey, 3 RGB).
+    pub channels: usize,
     /// Image height.
     pub height: usize,
     /// Image width.
@@ -34,9 +39,14 @@ impl ImageDataset {
         self.labels.is_empty()
     }
 
-    /// Pixels per image.
+    /// Values per image (`channels × height × width`).
     pub fn pixels(&self) -> usize {
-        self.height * self.width
+        self.channels * self.height * self.width
+    }
+
+    /// The model input of one image: `[channels, height, width]`.
+    pub fn input_shape(&self) -> [usize; 3] {
+        [self.channels, self.height, self.width]
     }
 
     /// The pixels of image `i`.
@@ -103,6 +113,7 @@ impl ImageDataset {
                 .iter()
                 .map(|&y| y as crate::classifier::Label)
                 .collect(),
+            channels: 1,
             height: images.dims[1],
             width: images.dims[2],
             num_classes,
@@ -119,6 +130,7 @@ impl ImageDataset {
         ImageDataset {
             images,
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            channels: self.channels,
             height: self.height,
             width: self.width,
             num_classes: self.num_classes,
@@ -133,34 +145,52 @@ impl ImageDataset {
         for d in [self.len(), self.height, self.width, self.num_classes] {
             h.update((d as u64).to_le_bytes());
         }
+        // Grey-scale fingerprints are those written before there were channels.
+        if self.channels != 1 {
+            h.update(b"channels");
+            h.update((self.channels as u64).to_le_bytes());
+        }
         h.update(&self.images);
         h.update(crate::classifier::label_bytes(&self.labels));
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Mean and standard deviation of the pixels scaled to [0, 1].
+    /// Mean and standard deviation of the pixels scaled to [0, 1]: one pair for grey-scale
+    /// images, one per channel for colour.
     pub fn pixel_stats(&self) -> Normalize {
-        let n = self.images.len().max(1) as f64;
-        let (mut s, mut s2) = (0f64, 0f64);
-        for &p in &self.images {
-            let x = p as f64 / 255.0;
-            s += x;
-            s2 += x * x;
+        let c = self.channels.max(1);
+        let plane = self.height * self.width;
+        let mut sums = vec![(0f64, 0f64); c];
+        for image in self.images.chunks_exact(self.pixels().max(1)) {
+            for (ch, values) in image.chunks_exact(plane.max(1)).enumerate() {
+                let (s, s2) = &mut sums[ch];
+                for &p in values {
+                    let x = p as f64 / 255.0;
+                    *s += x;
+                    *s2 += x * x;
+                }
+            }
         }
-        let mean = s / n;
-        let var = (s2 / n - mean * mean).max(1e-12);
+        let n = (self.len() * plane).max(1) as f64;
+        let stats: Vec<(f32, f32)> = sums
+            .iter()
+            .map(|&(s, s2)| {
+                let mean = s / n;
+                let var = (s2 / n - mean * mean).max(1e-12);
+                (mean as f32, var.sqrt() as f32)
+            })
+            .collect();
+        let means: Vec<f32> = stats.iter().map(|s| s.0).collect();
+        let stds: Vec<f32> = stats.iter().map(|s| s.1).collect();
         Normalize {
-            mean: mean as f32,
-            std: var.sqrt() as f32,
+            mean: PerChannel::of(&means).expect("1 to 4 channels"),
+            std: PerChannel::of(&stds).expect("1 to 4 channels"),
         }
     }
 }
 
 /// No normalisation: `x / 255`.
-pub const IDENTITY: Normalize = Normalize {
-    mean: 0.0,
-    std: 1.0,
-};
+pub const IDENTITY: Normalize = Normalize::scalar(0.0, 1.0);
 
 /// The data an experiment works on, of any kind: rows to train on (and to record soft labels
 /// for), an optional validation split carved from them, and the held-out test rows.
@@ -200,9 +230,14 @@ impl Splits<ImageDataset> {
     /// Describes the preprocessing, for fingerprints and reports.
     pub fn preprocessing(&self) -> String {
         let n = self.normalize();
+        let t = &self.train;
         format!(
-            "u8/255, normalize(mean={:.6}, std={:.6}), shape=1x{}x{}",
-            n.mean, n.std, self.train.height, self.train.width
+            "u8/255, normalize(mean={}, std={}), shape={}x{}x{}",
+            n.mean.fixed6(),
+            n.std.fixed6(),
+            t.channels,
+            t.height,
+            t.width
         )
     }
 }
@@ -212,9 +247,30 @@ const BUILTIN_TRAIN_LABELS: &[u8] = include_bytes!("../../data/builtin/train-lab
 const BUILTIN_TEST_IMAGES: &[u8] = include_bytes!("../../data/builtin/t10k-images-idx3-ubyte.gz");
 const BUILTIN_TEST_LABELS: &[u8] = include_bytes!("../../data/builtin/t10k-labels-idx1-ubyte.gz");
 
+/// The data of an image experiment: its splits and what the files said of the classes.
+#[derive(Debug, Clone)]
+pub struct LoadedImages {
+    /// Training (with validation) and test splits, normalised.
+    pub splits: Splits,
+    /// Class names the files give (an image folder's sub-folders, CIFAR's name files).
+    pub class_names: Option<Vec<String>>,
+    /// Images of a folder left out under `on_bad_image = "skip"`.
+    pub skipped: Vec<SkippedImage>,
+}
+
 /// Loads the training and test sets named by `config`, applies `train_limit`, splits off the
 /// validation fraction with `seed`, and fixes the normalisation.
 pub fn load_splits(config: &DataConfig, seed: u64) -> Result<Splits> {
+    Ok(load_images(config, seed)?.splits)
+}
+
+/// The share of an image folder held out as the test set when there is no `test_dir`.
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+
+/// [`load_splits`], with the class names and skipped images the files gave.
+pub fn load_images(config: &DataConfig, seed: u64) -> Result<LoadedImages> {
+    let mut class_names = None;
+    let mut skipped = Vec::new();
     let (train, test) = match config.format {
         DataFormat::Builtin => {
             let load = |img: &[u8], lab: &[u8], name: &str| {
@@ -240,12 +296,61 @@ pub fn load_splits(config: &DataConfig, seed: u64) -> Result<Splits> {
                 load(&config.test_images, &config.test_labels)?,
             )
         }
+        DataFormat::Cifar10 | DataFormat::Cifar100 => {
+            let kind = if config.format == DataFormat::Cifar10 {
+                CifarKind::Cifar10
+            } else {
+                CifarKind::Cifar100(config.labels.unwrap_or_default())
+            };
+            class_names = config
+                .train_files
+                .first()
+                .and_then(|f| super::cifar::class_names(f, kind));
+            (
+                read_cifar(&config.train_files, kind)?,
+                read_cifar(&config.test_files, kind)?,
+            )
+        }
+        DataFormat::Folder => {
+            let train_dir = config.train_dir.as_deref().unwrap_or(Path::new(""));
+            let [h, w] = config.image_size.unwrap_or([32, 32]);
+            let spec = FolderSpec {
+                channels: config.channels.unwrap_or(3),
+                size: [h, w],
+                resize: config.resize.unwrap_or_default(),
+                on_bad_image: config.on_bad_image.unwrap_or_default(),
+                cache: config.cache.unwrap_or(true),
+                cache_dir: config.cache_dir.clone(),
+            };
+            let classes = class_folders(train_dir)?;
+            let all = read_folder(train_dir, &classes, true, &spec)?;
+            skipped.extend(all.skipped);
+            let pair = match &config.test_dir {
+                Some(test_dir) => {
+                    let test = read_folder(test_dir, &classes, false, &spec)?;
+                    skipped.extend(test.skipped);
+                    (all.data, test.data)
+                }
+                None => {
+                    let fraction = config.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
+                    let (kept, held) = crate::split::stratified_split(
+                        &all.data.labels,
+                        fraction,
+                        config.split_seed ^ TEST_SPLIT_SALT,
+                    );
+                    (all.data.subset(&kept), all.data.subset(&held))
+                }
+            };
+            class_names = Some(classes);
+            pair
+        }
     };
-    if (train.height, train.width) != (test.height, test.width) {
+    if train.input_shape() != test.input_shape() {
         return Err(Error::DataMismatch {
             message: format!(
-                "training images are {}x{} but test images are {}x{}",
-                train.height, train.width, test.height, test.width
+                "training images are {:?} (channels, height, width) but test images are {:?}",
+                train.input_shape(),
+                test.input_shape()
             ),
         });
     }
@@ -261,14 +366,32 @@ pub fn load_splits(config: &DataConfig, seed: u64) -> Result<Splits> {
     } else {
         (train, None)
     };
+    if let Some(n) = config.normalize
+        && let Err(reason) = n.check(train.channels)
+    {
+        return Err(Error::DataMismatch {
+            message: format!(
+                "normalize {{ mean = {}, std = {} }} does not fit the images: {reason}",
+                n.mean, n.std
+            ),
+        });
+    }
     let normalize = config.normalize.unwrap_or_else(|| train.pixel_stats());
     let with = |mut d: ImageDataset| {
         d.normalize = normalize;
         d
     };
-    Ok(Splits {
-        train: with(train),
-        validation: validation.map(with),
-        test: with(test),
+    Ok(LoadedImages {
+        splits: Splits {
+            train: with(train),
+            validation: validation.map(with),
+            test: with(test),
+        },
+        class_names,
+        skipped,
     })
 }
+
+/// Mixed into `split_seed` for the test split of an image folder without `test_dir`, so that
+/// it is independent of the validation split.
+const TEST_SPLIT_SALT: u64 = 0x7e57_5917_u64;

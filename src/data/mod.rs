@@ -1,8 +1,14 @@
-//! Data: IDX files, the built-in demo subset, splits and batching.
+//! Data: IDX files, CIFAR binaries, image folders, the built-in demo subset, splits and
+//! batching.
 
 mod batch;
+pub mod cifar;
 mod dataset;
 pub mod idx;
+pub mod photos;
 
 pub use batch::{Batch, epoch_order, make_batch, normalize_into};
-pub use dataset::{IDENTITY, ImageDataset, Splits, load_splits};
+pub use dataset::{
+    DEFAULT_TEST_FRACTION, IDENTITY, ImageDataset, LoadedImages, Splits, load_images, load_splits,
+};
+pub use photos::{SkippedImage, is_image_file, to_planes};

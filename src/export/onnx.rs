@@ -40,7 +40,7 @@ use super::proto::{
 use crate::card::TabularModelCard;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::models::{CnnConfig, Mlp, MlpConfig, Model, ModelConfig};
+use crate::models::{CnnConfig, Mlp, MlpConfig, Model, ModelConfig, ResNetConfig};
 use crate::predict::ModelCard;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::BatchNormConfig;
@@ -122,6 +122,7 @@ pub fn to_onnx(model: &Model, card: &ModelCard, opts: &OnnxOptions) -> Result<Ve
             mlp(&mut g, cfg, c * h * w, classes)?
         }
         (ModelConfig::Cnn(cfg), Model::Cnn(_)) => cnn(&mut g, cfg, card.input, classes)?,
+        (ModelConfig::Resnet(cfg), Model::Resnet(_)) => resnet(&mut g, cfg, card.input, classes)?,
         (arch, _) => {
             return Err(export_error(format!(
                 "the card describes `{}`, but the model is {}",
@@ -129,6 +130,7 @@ pub fn to_onnx(model: &Model, card: &ModelCard, opts: &OnnxOptions) -> Result<Ve
                 match model {
                     Model::Mlp(_) => "an MLP",
                     Model::Cnn(_) => "a CNN",
+                    Model::Resnet(_) => "a ResNet",
                 }
             )));
         }
@@ -419,6 +421,84 @@ fn cnn(g: &mut Graph, cfg: &CnnConfig, input: [usize; 3], classes: usize) -> Res
     dense_head(g, x, channels * oh * ow, &cfg.hidden, classes)
 }
 
+/// The stem, the stages of BasicBlocks (`Conv → BatchNormalization → Relu → Conv →
+/// BatchNormalization`, `Add` with the shortcut, `Relu`), `GlobalAveragePool` and the
+/// classifier, as [`crate::models::ResNet`]'s forward.
+fn resnet(g: &mut Graph, cfg: &ResNetConfig, input: [usize; 3], classes: usize) -> Result<String> {
+    use crate::models::resnet::Stem;
+    let layout = cfg
+        .layout()
+        .map_err(|(f, v, why)| export_error(format!("architecture.{f} = {v}: {why}")))?;
+    let [c, h, w] = input;
+    let (oh, ow) = cfg.output_size(h, w);
+    if oh == 0 || ow == 0 {
+        return Err(export_error(format!(
+            "{h}x{w} inputs shrink to nothing in `{}`",
+            cfg.describe()
+        )));
+    }
+    let (k, stride, pad) = match layout.stem {
+        Stem::Imagenet => (7, 2, 3),
+        Stem::Cifar => (3, 1, 1),
+    };
+    let mut x = g.conv_with(
+        "conv1",
+        INPUT_NAME.to_string(),
+        ConvShape(c, layout.stem_width, k, stride, pad),
+    )?;
+    x = g.batch_norm("bn1", x, layout.stem_width)?;
+    x = g.node("Relu", "relu", vec![x], vec![]);
+    if layout.stem == Stem::Imagenet {
+        x = g.node(
+            "MaxPool",
+            "maxpool",
+            vec![x],
+            vec![
+                ints("kernel_shape", &[3, 3]),
+                ints("strides", &[2, 2]),
+                ints("pads", &[1, 1, 1, 1]),
+            ],
+        );
+    }
+    let mut channels = layout.stem_width;
+    for (i, (&width, &blocks)) in layout.widths.iter().zip(&layout.blocks).enumerate() {
+        for b in 0..blocks {
+            let s = if i > 0 && b == 0 { 2 } else { 1 };
+            let p = format!("layer{}.{b}", i + 1);
+            let input = x.clone();
+            let mut y = g.conv_with(
+                &format!("{p}.conv1"),
+                x,
+                ConvShape(channels, width, 3, s, 1),
+            )?;
+            y = g.batch_norm(&format!("{p}.bn1"), y, width)?;
+            y = g.node("Relu", &format!("{p}.relu1"), vec![y], vec![]);
+            y = g.conv_with(&format!("{p}.conv2"), y, ConvShape(width, width, 3, 1, 1))?;
+            y = g.batch_norm(&format!("{p}.bn2"), y, width)?;
+            let shortcut = if s != 1 || channels != width {
+                let d = g.conv_with(
+                    &format!("{p}.downsample.conv"),
+                    input,
+                    ConvShape(channels, width, 1, s, 0),
+                )?;
+                g.batch_norm(&format!("{p}.downsample.bn"), d, width)?
+            } else {
+                input
+            };
+            y = g.node("Add", &format!("{p}.add"), vec![y, shortcut], vec![]);
+            x = g.node("Relu", &format!("{p}.relu"), vec![y], vec![]);
+            channels = width;
+        }
+    }
+    let x = g.node("GlobalAveragePool", "avgpool", vec![x], vec![]);
+    let x = g.node("Flatten", "flatten", vec![x], vec![int("axis", 1)]);
+    g.linear("fc", x, channels, classes, LOGITS_NAME)
+}
+
+/// A convolution's `(inputs, outputs, kernel, stride, padding)`.
+#[derive(Clone, Copy)]
+struct ConvShape(usize, usize, usize, usize, usize);
+
 /// A model's float tensors by path: shape and row-major values.
 type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
@@ -535,6 +615,12 @@ impl Graph {
         outputs: usize,
         k: usize,
     ) -> Result<String> {
+        self.conv_with(path, x, ConvShape(inputs, outputs, k, 1, k / 2))
+    }
+
+    /// A convolution of `shape` (and its bias, if it has one).
+    fn conv_with(&mut self, path: &str, x: String, shape: ConvShape) -> Result<String> {
+        let ConvShape(inputs, outputs, k, stride, pad) = shape;
         let mut args = vec![
             x,
             self.weight(&format!("{path}.weight"), &[outputs, inputs, k, k])?,
@@ -542,8 +628,7 @@ impl Graph {
         if let Some(bias) = self.optional_weight(&format!("{path}.bias"), &[outputs])? {
             args.push(bias);
         }
-        let pad = (k / 2) as i64;
-        let k = k as i64;
+        let (pad, k, stride) = (pad as i64, k as i64, stride as i64);
         Ok(self.node(
             "Conv",
             path,
@@ -551,7 +636,7 @@ impl Graph {
             vec![
                 ints("kernel_shape", &[k, k]),
                 ints("pads", &[pad, pad, pad, pad]),
-                ints("strides", &[1, 1]),
+                ints("strides", &[stride, stride]),
                 ints("dilations", &[1, 1]),
                 int("group", 1),
             ],

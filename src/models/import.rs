@@ -33,6 +33,13 @@ pub struct ImportConfig {
     /// `"model_state_dict"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_level_key: Option<String>,
+    /// A known checkpoint layout whose names map onto distill's without rules of your own:
+    /// `torchvision-resnet18` / `torchvision-resnet34` (torchvision's `resnet18` / `resnet34`
+    /// state dicts, for `teacher.model = { type = "resnet", preset = "resnet18" }` / `"resnet34"`)
+    /// or `torchvision-resnet` (any BasicBlock ResNet with torchvision's names, e.g.
+    /// RepDistiller's `resnet8x4`). Its rules run before `remap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<ImportPreset>,
     /// Key remapping, applied in order: `[regex, replacement]` pairs (`$1` refers to a group),
     /// e.g. `["^features\\.0\\.", "blocks.0.units.0.conv."]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -48,6 +55,86 @@ pub struct ImportConfig {
     /// majority-class share plus a tenth of the rest, i.e. barely better than chance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_accuracy: Option<f64>,
+}
+
+/// Checkpoint layouts [`ImportConfig::preset`] knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportPreset {
+    /// torchvision's `resnet18`.
+    #[serde(rename = "torchvision-resnet18")]
+    TorchvisionResnet18,
+    /// torchvision's `resnet34`.
+    #[serde(rename = "torchvision-resnet34")]
+    TorchvisionResnet34,
+    /// Any BasicBlock ResNet named as torchvision names it.
+    #[serde(rename = "torchvision-resnet")]
+    TorchvisionResnet,
+}
+
+impl ImportPreset {
+    /// Its name in the experiment file.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImportPreset::TorchvisionResnet18 => "torchvision-resnet18",
+            ImportPreset::TorchvisionResnet34 => "torchvision-resnet34",
+            ImportPreset::TorchvisionResnet => "torchvision-resnet",
+        }
+    }
+
+    /// The `teacher.model` ResNet preset it needs, if one.
+    pub fn model_preset(self) -> Option<&'static str> {
+        match self {
+            ImportPreset::TorchvisionResnet18 => Some("resnet18"),
+            ImportPreset::TorchvisionResnet34 => Some("resnet34"),
+            ImportPreset::TorchvisionResnet => None,
+        }
+    }
+
+    /// Its key rules: torchvision's `downsample` is an `nn.Sequential` (`downsample.0` the
+    /// 1×1 convolution, `downsample.1` its BatchNorm); distill names the two.
+    pub fn remap(self) -> Vec<(String, String)> {
+        vec![
+            (r"\.downsample\.0\.".into(), ".downsample.conv.".into()),
+            (r"\.downsample\.1\.".into(), ".downsample.bn.".into()),
+        ]
+    }
+
+    /// Checks that `model` is the architecture this layout loads into; the reason when not.
+    pub fn check_model(
+        self,
+        model: &crate::models::ModelConfig,
+    ) -> std::result::Result<(), String> {
+        let crate::models::ModelConfig::Resnet(r) = model else {
+            return Err(format!(
+                "teacher.import.preset = \"{}\" loads a ResNet: set teacher.model to {{ type = \"resnet\", {} }}",
+                self.name(),
+                self.model_preset().map_or(
+                    "stem = ..., widths = ..., blocks = ...".to_string(),
+                    |p| format!("preset = \"{p}\"")
+                )
+            ));
+        };
+        if let Some(want) = self.model_preset() {
+            let layout = r
+                .layout()
+                .map_err(|(f, v, why)| format!("{f} = {v}: {why}"))?;
+            let preset = crate::models::ResNetConfig {
+                preset: Some(want.into()),
+                stem: None,
+                stem_width: None,
+                widths: None,
+                blocks: None,
+            };
+            if preset.layout().ok().as_ref() != Some(&layout) {
+                return Err(format!(
+                    "teacher.import.preset = \"{}\" is torchvision's {want}, but teacher.model is `{}`: set preset = \"{want}\" there, or use teacher.import.preset = \"torchvision-resnet\" for other layouts",
+                    self.name(),
+                    r.describe()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The weights file's format.
@@ -222,11 +309,11 @@ impl ImportConfig {
             }
         }
         let n = self.normalize;
-        if !(n.std > 0.0 && n.std.is_finite() && n.mean.is_finite()) {
+        if let Err(reason) = n.check(n.mean.as_slice().len().max(n.std.as_slice().len())) {
             return Err(bad(
                 &format!("{prefix}.normalize"),
                 format!("{{ mean = {}, std = {} }}", n.mean, n.std),
-                "std must be a positive number and mean finite",
+                &reason,
             ));
         }
         if let Some(a) = self.min_accuracy
@@ -262,9 +349,11 @@ impl ImportConfig {
     }
 
     fn remapper(&self) -> Result<KeyRemapper> {
+        let preset = self.preset.map(ImportPreset::remap).unwrap_or_default();
         KeyRemapper::from_patterns(
-            self.remap
+            preset
                 .iter()
+                .chain(&self.remap)
                 .map(|(a, b)| (a.as_str(), b.as_str()))
                 .collect(),
         )
@@ -480,6 +569,7 @@ pub fn pytorch_safetensors(path: impl Into<PathBuf>, normalize: Normalize) -> Im
         weights: path.into(),
         format: Some(WeightsFormat::Safetensors),
         top_level_key: None,
+        preset: None,
         remap: Vec::new(),
         ignore: Vec::new(),
         normalize,

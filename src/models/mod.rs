@@ -4,10 +4,12 @@
 mod cnn;
 pub mod import;
 mod mlp;
+pub mod resnet;
 
 pub use cnn::{Cnn, CnnConfig};
 pub use import::{ImportConfig, ImportPlan, WeightsFormat};
 pub use mlp::{Mlp, MlpConfig};
+pub use resnet::{ResNet, ResNetConfig};
 
 use crate::error::{Error, Result};
 use crate::vocab::BadField;
@@ -25,6 +27,8 @@ pub enum ModelConfig {
     Mlp(MlpConfig),
     /// A convolutional network.
     Cnn(CnnConfig),
+    /// A ResNet of BasicBlocks (torchvision's names).
+    Resnet(ResNetConfig),
 }
 
 /// A built classifier.
@@ -34,6 +38,8 @@ pub enum Model {
     Mlp(Mlp),
     /// A convolutional network.
     Cnn(Cnn),
+    /// A ResNet.
+    Resnet(ResNet),
 }
 
 impl ModelConfig {
@@ -53,6 +59,22 @@ impl ModelConfig {
             Ok(())
         };
         match self {
+            ModelConfig::Resnet(r) => {
+                let layout = r
+                    .layout()
+                    .map_err(|(f, v, why)| bad(&format!("{prefix}.{f}"), v, &why))?;
+                at_most(
+                    &format!("{prefix}.stem_width"),
+                    layout.stem_width,
+                    MAX_WIDTH,
+                    bad,
+                )?;
+                widths("widths", &layout.widths)?;
+                for (i, &b) in layout.blocks.iter().enumerate() {
+                    at_most(&format!("{prefix}.blocks[{i}]"), b, MAX_LAYERS, bad)?;
+                }
+                return Ok(());
+            }
             ModelConfig::Mlp(m) => widths("hidden", &m.hidden)?,
             ModelConfig::Cnn(c) => {
                 at_most(
@@ -74,6 +96,7 @@ impl ModelConfig {
             }
         }
         let dropout = match self {
+            ModelConfig::Resnet(_) => 0.0,
             ModelConfig::Mlp(m) => {
                 if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
                     return Err(bad(
@@ -137,6 +160,7 @@ impl ModelConfig {
     ) -> crate::limits::MemoryEstimate {
         let mut e = crate::limits::MemoryEstimate::default();
         match self {
+            ModelConfig::Resnet(r) => return r.memory_estimate(input, classes),
             ModelConfig::Mlp(m) => e.dense_stack(input.iter().product(), &m.hidden, classes),
             ModelConfig::Cnn(c) => {
                 let [mut channels, mut h, mut w] = input.map(|v| v as u128);
@@ -167,6 +191,17 @@ impl ModelConfig {
 
     /// Checks that images of `h × w` pixels survive the architecture's pooling.
     pub fn check_input(&self, prefix: &str, h: usize, w: usize) -> Result<()> {
+        if let ModelConfig::Resnet(r) = self {
+            let (oh, ow) = r.output_size(h, w);
+            if oh == 0 || ow == 0 {
+                return Err(Error::ConfigValue {
+                    path: "<experiment>".into(),
+                    field: prefix.to_string(),
+                    value: r.describe(),
+                    reason: format!("{h}x{w} images shrink to nothing in its strided layers"),
+                });
+            }
+        }
         if let ModelConfig::Cnn(c) = self {
             let (oh, ow) = c.output_size(h, w);
             if oh == 0 || ow == 0 {
@@ -189,6 +224,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Mlp(m) => Model::Mlp(m.init(input.iter().product(), classes, device)),
             ModelConfig::Cnn(c) => Model::Cnn(c.init(input, classes, device)),
+            ModelConfig::Resnet(r) => Model::Resnet(r.init(input, classes, device)),
         }
     }
 
@@ -197,12 +233,14 @@ impl ModelConfig {
         match self {
             ModelConfig::Mlp(m) => m.feature_names(),
             ModelConfig::Cnn(c) => c.feature_names(),
+            ModelConfig::Resnet(r) => r.feature_names(),
         }
     }
 
     /// A short human description, e.g. `cnn [32,32]-[64,64] fc[256]`.
     pub fn describe(&self) -> String {
         match self {
+            ModelConfig::Resnet(r) => r.describe(),
             ModelConfig::Mlp(m) => format!("mlp {:?}", m.hidden),
             ModelConfig::Cnn(c) => {
                 let blocks: Vec<String> = c.blocks.iter().map(|b| format!("{b:?}")).collect();
@@ -223,6 +261,7 @@ impl Model {
         match self {
             Model::Mlp(m) => m.forward(images),
             Model::Cnn(c) => c.forward(images),
+            Model::Resnet(r) => r.forward(images),
         }
     }
 
@@ -231,6 +270,7 @@ impl Model {
         match self {
             Model::Mlp(m) => m.forward_features(images, true),
             Model::Cnn(c) => c.forward_features(images, true),
+            Model::Resnet(r) => r.forward_features(images, true),
         }
     }
 

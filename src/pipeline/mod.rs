@@ -929,6 +929,7 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         verdict,
         selection,
         teacher_diagnostics,
+        data_notes: task.data_notes(),
     };
     crate::report::write_report(&report, &opts.out)?;
     println!("{}", crate::report::summary_table(&report));

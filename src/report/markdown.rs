@@ -121,6 +121,17 @@ pub fn to_markdown(r: &Report) -> String {
     {
         let _ = writeln!(s, "**Warning:** {w}.\n");
     }
+    if !r.data_notes.is_empty() {
+        let _ = writeln!(
+            s,
+            "**Data:** {} input(s) were left out while reading the data:\n",
+            r.data_notes.len()
+        );
+        for note in &r.data_notes {
+            let _ = writeln!(s, "- {note}");
+        }
+        s.push('\n');
+    }
     let _ = writeln!(s, "Training data fingerprint `{}`\n", r.dataset_fingerprint);
     let _ = writeln!(
         s,

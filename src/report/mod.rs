@@ -154,6 +154,10 @@ pub struct Report {
     /// How much the teacher's recorded soft labels carry.
     #[serde(default)]
     pub teacher_diagnostics: Option<crate::soft_labels::TeacherDiagnostics>,
+    /// What reading the data left out or changed (e.g. unreadable images skipped), one line
+    /// each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_notes: Vec<String>,
 }
 
 /// The automatic choice's evidence, as the search wrote it.

@@ -4,7 +4,7 @@
 use super::{RunOptions, Settings, Task};
 use crate::classifier::{EVAL_BATCH, predict_logits};
 use crate::config::Experiment;
-use crate::data::{ImageDataset, Splits, load_splits};
+use crate::data::{ImageDataset, LoadedImages, SkippedImage, Splits, load_images};
 use crate::error::{Error, Result};
 use crate::eval::SpeedInputs;
 use crate::fsutil;
@@ -25,20 +25,73 @@ pub struct ImageTask {
     pub splits: Splits,
     class_names: Vec<String>,
     settings: Settings,
+    /// Images of a folder left out as unreadable (`data.on_bad_image = "skip"`).
+    pub skipped: Vec<SkippedImage>,
+}
+
+/// Takes the classes the data files name (an image folder's sub-folders, CIFAR's name files)
+/// into `experiment`: `data.num_classes` and `data.class_names` given in the file must agree
+/// with them. The experiment is validated again with its real class count (e.g. DKD's).
+fn adopt_class_names(experiment: &mut Experiment, found: &[String]) -> Result<()> {
+    let data = &experiment.data;
+    if data.num_classes_given && data.num_classes != found.len() {
+        return Err(experiment.bad_value(
+            "data.num_classes",
+            data.num_classes.to_string(),
+            &format!(
+                "the data have {} classes ({}); leave data.num_classes out, it is read from them",
+                found.len(),
+                preview(found)
+            ),
+        ));
+    }
+    if let Some(names) = &data.class_names
+        && names.as_slice() != found
+    {
+        return Err(experiment.bad_value(
+            "data.class_names",
+            preview(names),
+            &format!(
+                "the data name their classes {}, in this order; leave data.class_names out, \
+                 they are read from the data",
+                preview(found)
+            ),
+        ));
+    }
+    experiment.data.num_classes = found.len();
+    experiment.data.class_names = Some(found.to_vec());
+    experiment.data.num_classes_given = true;
+    experiment.validate()
+}
+
+/// The first few names of a list, for messages.
+fn preview(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+    if names.len() > shown.len() {
+        format!("{}, … ({} in all)", shown.join(", "), names.len())
+    } else {
+        shown.join(", ")
+    }
 }
 
 impl ImageTask {
     /// Loads the data the experiment names and checks both models against its image size.
-    pub fn new(experiment: Experiment) -> Result<Self> {
-        let splits = match &experiment.teacher.import {
+    pub fn new(mut experiment: Experiment) -> Result<Self> {
+        let loaded = match &experiment.teacher.import {
             // An imported teacher was trained on inputs normalised its way; everyone uses that.
             Some(import) => {
                 let mut data = experiment.data.clone();
                 data.normalize = Some(import.normalize);
-                load_splits(&data, experiment.data.split_seed)?
+                load_images(&data, experiment.data.split_seed)?
             }
-            None => load_splits(&experiment.data, experiment.data.split_seed)?,
+            None => load_images(&experiment.data, experiment.data.split_seed)?,
         };
+        if let Some(found) = &loaded.class_names {
+            adopt_class_names(&mut experiment, found)?;
+        }
+        let LoadedImages {
+            splits, skipped, ..
+        } = loaded;
         let (h, w) = (splits.train.height, splits.train.width);
         experiment
             .teacher
@@ -53,7 +106,7 @@ impl ImageTask {
             experiment.teacher.train.clone(),
             experiment.student.train.clone(),
         );
-        let input = [1, h, w];
+        let input = splits.train.input_shape();
         let classes = experiment.data.num_classes;
         super::check_top_k(&settings, classes)?;
         for (role, model) in [
@@ -67,6 +120,7 @@ impl ImageTask {
             experiment,
             splits,
             settings,
+            skipped,
         };
         // Layers named by feature terms exist and can be bridged, before anything trains.
         super::feature_pairs(&task, &task.settings.objective, &|f, v, r| {
@@ -83,7 +137,7 @@ impl ImageTask {
     }
 
     fn input(&self) -> [usize; 3] {
-        [1, self.splits.train.height, self.splits.train.width]
+        self.splits.train.input_shape()
     }
 }
 
@@ -141,8 +195,7 @@ impl Task for ImageTask {
         crate::predict::ModelCard::new(
             &self.experiment,
             self.config(role),
-            self.splits.train.height,
-            self.splits.train.width,
+            self.input(),
             self.splits.normalize(),
         )
         .save_for(weights)
@@ -165,6 +218,19 @@ impl Task for ImageTask {
 
     fn resolved_toml(&self) -> Result<String> {
         toml::to_string_pretty(&self.experiment).map_err(|e| Error::Report(e.to_string()))
+    }
+
+    fn data_notes(&self) -> Vec<String> {
+        self.skipped
+            .iter()
+            .map(|s| {
+                format!(
+                    "skipped `{}`: {} (data.on_bad_image = \"skip\")",
+                    s.path.display(),
+                    s.reason
+                )
+            })
+            .collect()
     }
 
     fn import_teacher(&self, opts: &RunOptions) -> Result<bool> {

@@ -193,6 +193,12 @@ pub trait Task {
         Ok(false)
     }
 
+    /// What reading the data left out or changed, one line each, for the report (e.g. the
+    /// unreadable images an image folder skipped).
+    fn data_notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// A line describing the data, printed before a run.
     fn describe_data(&self) -> String {
         let s = self.splits(Role::Student);

@@ -438,10 +438,7 @@ fn pytorch_reader() {
         format: Some(distill::models::import::WeightsFormat::Pytorch),
         ..distill::models::import::pytorch_safetensors(
             &path,
-            distill::config::Normalize {
-                mean: 0.0,
-                std: 1.0,
-            },
+            distill::config::Normalize::scalar(0.0, 1.0),
         )
     };
     fuzz("pth", corpus, |b| {

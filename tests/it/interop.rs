@@ -18,10 +18,7 @@ use distill::predict::ModelCard;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const NORM: Normalize = Normalize {
-    mean: 0.25,
-    std: 0.5,
-};
+const NORM: Normalize = Normalize::scalar(0.25, 0.5);
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch")
@@ -213,6 +210,7 @@ fn import_config(file: &str, remap: &[(String, String)]) -> ImportConfig {
         weights: fixtures().join(file),
         format: None,
         top_level_key: None,
+        preset: None,
         remap: remap.to_vec(),
         ignore: Vec::new(),
         normalize: NORM,

@@ -6,6 +6,7 @@ mod common;
 
 mod bert;
 mod cli_errors;
+mod colour;
 mod deploy;
 mod features;
 mod fuzz;

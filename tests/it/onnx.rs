@@ -7,7 +7,7 @@ use crate::common;
 use common::models::{card, distill_logits, random_images, saved_model};
 use distill::error::Error;
 use distill::export::onnx::{OnnxOptions, export_onnx, to_onnx};
-use distill::models::{CnnConfig, MlpConfig, ModelConfig};
+use distill::models::{CnnConfig, MlpConfig, ModelConfig, ResNetConfig};
 use distill::predict::ModelCard;
 use std::path::Path;
 use std::process::Command;
@@ -88,6 +88,30 @@ fn check_against_tract(name: &str, card: &ModelCard, seed: u64) -> f32 {
     }
     eprintln!("{name}: max |tract - distill| = {max:e}");
     max
+}
+
+#[test]
+fn resnets_of_both_stems_match_tract() {
+    use distill::models::resnet::Stem;
+    // torchvision's stem (7x7/2 and a padded 3x3/2 max pool) with a downsampling shortcut in
+    // every stage after the first, on colour inputs of an odd size.
+    let arch = ModelConfig::Resnet(ResNetConfig {
+        preset: None,
+        stem: Some(Stem::Imagenet),
+        stem_width: Some(4),
+        widths: Some(vec![4, 6, 8]),
+        blocks: Some(vec![2, 1, 1]),
+    });
+    check_against_tract("resnet-imagenet", &card(arch, [3, 33, 29], 4), 11);
+    // RepDistiller's CIFAR stem; the first stage widens, so it has a shortcut too.
+    let arch = ModelConfig::Resnet(ResNetConfig {
+        preset: None,
+        stem: Some(Stem::Cifar),
+        stem_width: Some(4),
+        widths: Some(vec![6, 8]),
+        blocks: Some(vec![1, 2]),
+    });
+    check_against_tract("resnet-cifar", &card(arch, [3, 12, 12], 3), 12);
 }
 
 #[test]

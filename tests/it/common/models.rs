@@ -50,10 +50,8 @@ pub fn card(architecture: ModelConfig, input: [usize; 3], classes: usize) -> Mod
         architecture,
         input,
         class_names: (0..classes).map(|i| format!("class {i}")).collect(),
-        normalize: Normalize {
-            mean: 0.25,
-            std: 0.5,
-        },
+        normalize: Normalize::scalar(0.25, 0.5),
+        resize: None,
         distill_version: "0.1.0-test".into(),
         stamp: None,
     }

@@ -1,0 +1,537 @@
+//! Photos in folders, one sub-folder per class (torchvision's `ImageFolder` layout), decoded
+//! once into u8 channel planes of one size, and kept in a cache file so that later runs read
+//! the pixels instead of decoding again.
+//!
+//! ```text
+//! train/
+//!   cat/ 0001.jpg 0002.png …
+//!   dog/ a.webp …
+//! ```
+//!
+//! Class `i` is the `i`-th sub-folder in name order (as `ImageFolder` numbers them). Files whose
+//! extension is not `.png`, `.jpg`, `.jpeg` or `.webp` (any case), hidden files and files
+//! directly in the root are not images of the set and are left alone.
+
+use super::dataset::{IDENTITY, ImageDataset};
+use crate::config::BadImagePolicy;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::vocab::Resize;
+use image::DynamicImage;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// The file extensions read as images (compared without case).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp"];
+
+/// Bumped whenever decoding changes, so that caches of older decoders are not used.
+const DECODER_VERSION: u32 = 1;
+/// First bytes of a cache file.
+const CACHE_MAGIC: &[u8; 8] = b"DSTLIMG1";
+
+/// True when `path` has one of the [`IMAGE_EXTENSIONS`].
+pub fn is_image_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// `img` as `channels` planes (1: grey, 3: RGB) of `h × w` u8 pixels, brought to that size by
+/// `resize` (bilinear filtering).
+pub fn to_planes(
+    img: &DynamicImage,
+    channels: usize,
+    h: usize,
+    w: usize,
+    resize: Resize,
+) -> Vec<u8> {
+    use image::imageops::FilterType::Triangle;
+    let (tw, th) = (w as u32, h as u32);
+    let sized = if img.width() == tw && img.height() == th {
+        img.clone()
+    } else {
+        match resize {
+            Resize::Stretch => img.resize_exact(tw, th, Triangle),
+            Resize::CenterCrop => {
+                // Scale so that the image covers h × w, then cut out the centre.
+                let scale = (tw as f64 / img.width() as f64).max(th as f64 / img.height() as f64);
+                let sw = ((img.width() as f64 * scale).round() as u32).max(tw);
+                let sh = ((img.height() as f64 * scale).round() as u32).max(th);
+                let scaled = img.resize_exact(sw, sh, Triangle);
+                scaled.crop_imm((sw - tw) / 2, (sh - th) / 2, tw, th)
+            }
+        }
+    };
+    let plane = h * w;
+    match channels {
+        1 => sized.to_luma8().into_raw(),
+        c => {
+            let rgba = sized.to_rgba8();
+            let mut out = vec![0u8; c * plane];
+            for (i, px) in rgba.pixels().enumerate() {
+                for ch in 0..c {
+                    // 2 channels: grey + alpha; 3: RGB; 4: RGBA.
+                    let v = match (c, ch) {
+                        (2, 0) => image::Pixel::to_luma(px).0[0],
+                        (2, _) => px.0[3],
+                        _ => px.0[ch],
+                    };
+                    out[ch * plane + i] = v;
+                }
+            }
+            out
+        }
+    }
+}
+
+/// How a folder's images are read.
+#[derive(Debug, Clone)]
+pub struct FolderSpec {
+    /// Channels of the decoded images (1 or 3).
+    pub channels: usize,
+    /// `[height, width]` of the decoded images.
+    pub size: [usize; 2],
+    /// How images of another size are brought to `size`.
+    pub resize: Resize,
+    /// What a file that cannot be decoded does.
+    pub on_bad_image: BadImagePolicy,
+    /// Read and write the cache.
+    pub cache: bool,
+    /// The cache's folder (default [`cache_dir`]).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// An image left out under `on_bad_image = "skip"`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedImage {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
+/// A decoded image folder.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    /// The images, labelled by their class folder's position in `class_names`.
+    pub data: ImageDataset,
+    /// Files left out because they could not be decoded.
+    pub skipped: Vec<SkippedImage>,
+    /// Whether the pixels came from the cache.
+    pub from_cache: bool,
+}
+
+/// The class sub-folders of `dir`, in name order.
+pub fn class_folders(dir: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut classes = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::Data {
+                path: entry.path(),
+                message: "a class folder's name must be UTF-8 (it becomes the class name)".into(),
+            });
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        if entry.path().is_dir() {
+            classes.push(name.to_string());
+        }
+    }
+    classes.sort();
+    if classes.len() < 2 {
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            message: format!(
+                "found {} class folder(s); an image folder holds one sub-folder per class \
+                 (train/<class>/*.jpg), at least 2",
+                classes.len()
+            ),
+        });
+    }
+    Ok(classes)
+}
+
+/// The image files of each class of `dir` that is one of `classes`, as (file, label) in a
+/// fixed order (class, then file name). A class folder of `dir` not in `classes` is an error.
+fn list_images(
+    dir: &Path,
+    classes: &[String],
+    need_every_class: bool,
+) -> Result<Vec<(PathBuf, u16)>> {
+    let found = class_folders_any(dir)?;
+    for name in &found {
+        if !classes.contains(name) {
+            return Err(Error::Data {
+                path: dir.join(name),
+                message: format!(
+                    "a class folder that the training folder does not have (its classes: {})",
+                    classes.join(", ")
+                ),
+            });
+        }
+    }
+    let mut files = Vec::new();
+    for (label, class) in classes.iter().enumerate() {
+        let class_dir = dir.join(class);
+        if !class_dir.is_dir() {
+            continue;
+        }
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&class_dir).map_err(|e| Error::io(&class_dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&class_dir, e))?;
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if !hidden && is_image_file(&path) && path.is_file() {
+                names.push(path);
+            }
+        }
+        names.sort();
+        if names.is_empty() && need_every_class {
+            return Err(Error::Data {
+                path: class_dir,
+                message: format!(
+                    "no images in this class folder (looked for {})",
+                    IMAGE_EXTENSIONS.join(", ")
+                ),
+            });
+        }
+        files.extend(names.into_iter().map(|p| (p, label as u16)));
+    }
+    if files.is_empty() {
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            message: "no images in any class folder".into(),
+        });
+    }
+    Ok(files)
+}
+
+/// Sub-folder names of `dir` (no minimum count).
+fn class_folders_any(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.starts_with('.') && entry.path().is_dir() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads the image folder `dir` with `classes` (the training folder's, in label order):
+/// from the cache when it holds exactly these files at this spec, else by decoding every file
+/// (in parallel, with progress) and then writing the cache.
+pub fn read_folder(
+    dir: &Path,
+    classes: &[String],
+    need_every_class: bool,
+    spec: &FolderSpec,
+) -> Result<Folder> {
+    let files = list_images(dir, classes, need_every_class)?;
+    let key = cache_key(dir, classes, &files, spec)?;
+    let cache_path = spec
+        .cache_dir
+        .clone()
+        .or_else(cache_dir)
+        .map(|d| d.join(format!("{key}.dimg")));
+    if spec.cache
+        && let Some(path) = &cache_path
+        && path.exists()
+        && let Some(folder) = read_cache(path, classes.len(), spec)
+    {
+        return Ok(folder);
+    }
+    let folder = decode_all(dir, &files, classes.len(), spec)?;
+    if spec.cache
+        && let Some(path) = &cache_path
+    {
+        // A cache that cannot be written costs only the next run's decoding.
+        if let Err(e) = write_cache(path, &folder) {
+            eprintln!(
+                "warning: could not write the image cache {}: {e}",
+                path.display()
+            );
+        }
+    }
+    Ok(folder)
+}
+
+/// Where decoded folders are cached: `DISTILL_CACHE_DIR`, else `$XDG_CACHE_HOME/distill/images`,
+/// else `~/.cache/distill/images`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("DISTILL_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("distill").join("images"))
+}
+
+/// Identifies a decoding: the decoder, the spec, the folder and every file's name, size and
+/// modification time (a changed, added or removed file gives another key).
+fn cache_key(
+    dir: &Path,
+    classes: &[String],
+    files: &[(PathBuf, u16)],
+    spec: &FolderSpec,
+) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(DECODER_VERSION.to_le_bytes());
+    h.update(format!(
+        "{:?}|{:?}|{:?}|{:?}",
+        spec.channels, spec.size, spec.resize, spec.on_bad_image
+    ));
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    h.update(root.to_string_lossy().as_bytes());
+    for c in classes {
+        h.update((c.len() as u64).to_le_bytes());
+        h.update(c.as_bytes());
+    }
+    for (path, label) in files {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let name = path.strip_prefix(dir).unwrap_or(path).to_string_lossy();
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(label.to_le_bytes());
+        h.update(meta.len().to_le_bytes());
+        h.update(mtime.to_le_bytes());
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Decodes every file, in parallel chunks, with a progress bar.
+fn decode_all(
+    dir: &Path,
+    files: &[(PathBuf, u16)],
+    classes: usize,
+    spec: &FolderSpec,
+) -> Result<Folder> {
+    let [h, w] = spec.size;
+    let start = std::time::Instant::now();
+    let progress =
+        crate::progress::Progress::new(files.len().div_ceil(CHUNK) as u64, "decoding images", true);
+    let mut images = Vec::with_capacity(files.len() * spec.channels * h * w);
+    let mut labels = Vec::with_capacity(files.len());
+    let mut skipped = Vec::new();
+    for (i, chunk) in files.chunks(CHUNK).enumerate() {
+        let decoded: Vec<std::result::Result<Vec<u8>, String>> = chunk
+            .par_iter()
+            .map(|(path, _)| {
+                let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+                let img = image::load_from_memory(&bytes).map_err(|e| e.to_string())?;
+                Ok(to_planes(&img, spec.channels, h, w, spec.resize))
+            })
+            .collect();
+        for ((path, label), result) in chunk.iter().zip(decoded) {
+            match result {
+                Ok(planes) => {
+                    images.extend_from_slice(&planes);
+                    labels.push(*label);
+                }
+                Err(reason) => match spec.on_bad_image {
+                    BadImagePolicy::Fail => {
+                        return Err(Error::Data {
+                            path: path.clone(),
+                            message: format!(
+                                "cannot decode the image ({reason}); fix or remove it, or set \
+                                 data.on_bad_image = \"skip\" to leave such files out"
+                            ),
+                        });
+                    }
+                    BadImagePolicy::Skip => {
+                        eprintln!("warning: skipped {}: {reason}", path.display());
+                        skipped.push(SkippedImage {
+                            path: path.clone(),
+                            reason,
+                        });
+                    }
+                },
+            }
+        }
+        progress.step(|| format!("{} of {}", ((i + 1) * CHUNK).min(files.len()), files.len()));
+    }
+    progress.finish(&format!(
+        "decoded {} images of {} in {:.1} s{}",
+        labels.len(),
+        dir.display(),
+        start.elapsed().as_secs_f64(),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", skipped {} that could not be read", skipped.len())
+        }
+    ));
+    if labels.is_empty() {
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            message: "no image in the folder could be decoded".into(),
+        });
+    }
+    Ok(Folder {
+        data: ImageDataset {
+            images,
+            labels,
+            channels: spec.channels,
+            height: h,
+            width: w,
+            num_classes: classes,
+            normalize: IDENTITY,
+        },
+        skipped,
+        from_cache: false,
+    })
+}
+
+/// Files decoded per parallel chunk (one progress step).
+const CHUNK: usize = 256;
+
+/// The small part of a cache file: everything but the pixels and labels.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheHeader {
+    channels: usize,
+    height: usize,
+    width: usize,
+    count: usize,
+    classes: usize,
+    skipped: Vec<SkippedImage>,
+    /// SHA-256 of the labels (u16 LE) followed by the pixels.
+    payload_sha256: String,
+}
+
+/// Writes `folder` as `MAGIC, header length (u64 LE), header JSON, labels (u16 LE), pixels`,
+/// atomically.
+fn write_cache(path: &Path, folder: &Folder) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let d = &folder.data;
+    let labels: Vec<u8> = d.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+    let mut sha = Sha256::new();
+    sha.update(&labels);
+    sha.update(&d.images);
+    let header = CacheHeader {
+        channels: d.channels,
+        height: d.height,
+        width: d.width,
+        count: d.len(),
+        classes: d.num_classes,
+        skipped: folder.skipped.clone(),
+        payload_sha256: sha.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    let json = serde_json::to_vec(&header).expect("header serialises");
+    if let Some(parent) = path.parent() {
+        fsutil::create_dir_all(parent)?;
+    }
+    let mut bytes = Vec::with_capacity(16 + json.len() + labels.len() + d.images.len());
+    bytes.extend_from_slice(CACHE_MAGIC);
+    bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&json);
+    bytes.extend_from_slice(&labels);
+    bytes.extend_from_slice(&d.images);
+    fsutil::write_atomic(path, &bytes)
+}
+
+/// The folder in the cache file at `path`, when it is there, whole and of this spec; `None`
+/// (decode again) otherwise, with a warning when a file was there but unusable.
+fn read_cache(path: &Path, classes: usize, spec: &FolderSpec) -> Option<Folder> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).ok()?;
+    let parsed = (|| {
+        let rest = bytes.strip_prefix(CACHE_MAGIC.as_slice())?;
+        let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
+        let json = rest.get(8..8usize.checked_add(len)?)?;
+        let header: CacheHeader = serde_json::from_slice(json).ok()?;
+        let body = &rest[8 + len..];
+        let [h, w] = spec.size;
+        let pixels = header.count.checked_mul(spec.channels * h * w)?;
+        let want = (header.channels, header.height, header.width, header.classes);
+        if want != (spec.channels, h, w, classes) || body.len() != header.count * 2 + pixels {
+            return None;
+        }
+        let mut sha = Sha256::new();
+        sha.update(body);
+        let digest: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if digest != header.payload_sha256 {
+            return None;
+        }
+        let (labels, images) = body.split_at(header.count * 2);
+        let labels: Vec<u16> = labels
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        if labels.iter().any(|&l| l as usize >= classes) {
+            return None;
+        }
+        Some(Folder {
+            data: ImageDataset {
+                images: images.to_vec(),
+                labels,
+                channels: spec.channels,
+                height: h,
+                width: w,
+                num_classes: classes,
+                normalize: IDENTITY,
+            },
+            skipped: header.skipped,
+            from_cache: true,
+        })
+    })();
+    if parsed.is_none() {
+        eprintln!(
+            "warning: the image cache {} is damaged or stale; decoding again",
+            path.display()
+        );
+    }
+    parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centre_crop_keeps_the_middle_and_stretch_keeps_everything() {
+        // 4 wide, 2 high: left half black, right half white; to 2x2.
+        let mut img = image::GrayImage::new(4, 2);
+        for y in 0..2 {
+            for x in 2..4 {
+                img.put_pixel(x, y, image::Luma([255]));
+            }
+        }
+        let img = DynamicImage::ImageLuma8(img);
+        let crop = to_planes(&img, 1, 2, 2, Resize::CenterCrop);
+        assert_eq!(crop, vec![0, 255, 0, 255]);
+        let stretched = to_planes(&img, 1, 2, 2, Resize::Stretch);
+        assert!(stretched[0] < 64 && stretched[1] > 191, "{stretched:?}");
+    }
+
+    #[test]
+    fn rgb_planes_are_one_channel_after_the_other() {
+        let mut img = image::RgbImage::new(2, 1);
+        img.put_pixel(0, 0, image::Rgb([1, 2, 3]));
+        img.put_pixel(1, 0, image::Rgb([4, 5, 6]));
+        let planes = to_planes(&DynamicImage::ImageRgb8(img), 3, 1, 2, Resize::CenterCrop);
+        assert_eq!(planes, vec![1, 4, 2, 5, 3, 6]);
+    }
+
+    #[test]
+    fn image_files_are_known_by_extension_in_any_case() {
+        for yes in ["a.png", "b.JPG", "c.jpeg", "d.WebP"] {
+            assert!(is_image_file(Path::new(yes)), "{yes}");
+        }
+        for no in ["a.txt", "b", ".png.bak", "c.gif"] {
+            assert!(!is_image_file(Path::new(no)), "{no}");
+        }
+    }
+}
