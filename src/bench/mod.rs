@@ -211,6 +211,7 @@ pub fn flops_per_sample(model: &ModelConfig, side: usize, classes: usize) -> (f6
             }
         }
         ModelConfig::Resnet(r) => layers = r.layer_flops([1, side, side], classes),
+        ModelConfig::Mobilenetv2(m) => layers = m.layer_flops([1, side, side], classes),
     }
     let forward: f64 = layers.iter().sum();
     (

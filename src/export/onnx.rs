@@ -40,7 +40,9 @@ use super::proto::{
 use crate::card::TabularModelCard;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::models::{CnnConfig, Mlp, MlpConfig, Model, ModelConfig, ResNetConfig};
+use crate::models::{
+    CnnConfig, Mlp, MlpConfig, MobileNetV2Config, Model, ModelConfig, ResNetConfig,
+};
 use crate::predict::ModelCard;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::BatchNormConfig;
@@ -123,6 +125,9 @@ pub fn to_onnx(model: &Model, card: &ModelCard, opts: &OnnxOptions) -> Result<Ve
         }
         (ModelConfig::Cnn(cfg), Model::Cnn(_)) => cnn(&mut g, cfg, card.input, classes)?,
         (ModelConfig::Resnet(cfg), Model::Resnet(_)) => resnet(&mut g, cfg, card.input, classes)?,
+        (ModelConfig::Mobilenetv2(cfg), Model::Mobilenetv2(_)) => {
+            mobilenet(&mut g, cfg, card.input, classes)?
+        }
         (arch, _) => {
             return Err(export_error(format!(
                 "the card describes `{}`, but the model is {}",
@@ -131,6 +136,7 @@ pub fn to_onnx(model: &Model, card: &ModelCard, opts: &OnnxOptions) -> Result<Ve
                     Model::Mlp(_) => "an MLP",
                     Model::Cnn(_) => "a CNN",
                     Model::Resnet(_) => "a ResNet",
+                    Model::Mobilenetv2(_) => "a MobileNetV2",
                 }
             )));
         }
@@ -495,6 +501,83 @@ fn resnet(g: &mut Graph, cfg: &ResNetConfig, input: [usize; 3], classes: usize) 
     g.linear("fc", x, channels, classes, LOGITS_NAME)
 }
 
+/// The stem, the inverted residual blocks (`Clip(0, 6)` for ReLU6, `group` = channels for the
+/// depthwise convolutions), the last 1×1 convolution, `GlobalAveragePool` and the classifier,
+/// as [`crate::models::MobileNetV2`]'s forward.
+fn mobilenet(
+    g: &mut Graph,
+    cfg: &MobileNetV2Config,
+    input: [usize; 3],
+    classes: usize,
+) -> Result<String> {
+    cfg.check()
+        .map_err(|(f, v, why)| export_error(format!("architecture.{f} = {v}: {why}")))?;
+    let [c, h, w] = input;
+    let (oh, ow) = cfg.output_size(h, w);
+    if oh == 0 || ow == 0 {
+        return Err(export_error(format!(
+            "{h}x{w} inputs shrink to nothing in `{}`",
+            cfg.describe()
+        )));
+    }
+    let zero = g.initializer("relu6.min", vec![], vec![0.0]);
+    let six = g.initializer("relu6.max", vec![], vec![6.0]);
+    let relu6 = |g: &mut Graph, name: &str, x: String| {
+        g.node("Clip", name, vec![x, zero.clone(), six.clone()], vec![])
+    };
+    let stem = cfg.stem_channels();
+    let mut x = g.conv_with(
+        "stem.conv",
+        INPUT_NAME.to_string(),
+        ConvShape(c, stem, 3, cfg.stem_stride, 1),
+    )?;
+    x = g.batch_norm("stem.bn", x, stem)?;
+    x = relu6(g, "stem.relu6", x);
+    let mut channels = stem;
+    for (s, stage) in cfg.blocks().into_iter().enumerate() {
+        for (b, shape) in stage.into_iter().enumerate() {
+            let p = format!("stages.{s}.{b}");
+            let input = x.clone();
+            let mut y = x;
+            if shape.expand {
+                y = g.conv_with(
+                    &format!("{p}.expand.conv"),
+                    y,
+                    ConvShape(shape.inputs, shape.hidden, 1, 1, 0),
+                )?;
+                y = g.batch_norm(&format!("{p}.expand.bn"), y, shape.hidden)?;
+                y = relu6(g, &format!("{p}.expand.relu6"), y);
+            }
+            y = g.depthwise(
+                &format!("{p}.depthwise.conv"),
+                y,
+                shape.hidden,
+                shape.stride,
+            )?;
+            y = g.batch_norm(&format!("{p}.depthwise.bn"), y, shape.hidden)?;
+            y = relu6(g, &format!("{p}.depthwise.relu6"), y);
+            y = g.conv_with(
+                &format!("{p}.project.conv"),
+                y,
+                ConvShape(shape.hidden, shape.outputs, 1, 1, 0),
+            )?;
+            y = g.batch_norm(&format!("{p}.project.bn"), y, shape.outputs)?;
+            if shape.stride == 1 && shape.inputs == shape.outputs {
+                y = g.node("Add", &format!("{p}.add"), vec![y, input], vec![]);
+            }
+            x = y;
+            channels = shape.outputs;
+        }
+    }
+    let last = cfg.last_channels();
+    x = g.conv_with("last.conv", x, ConvShape(channels, last, 1, 1, 0))?;
+    x = g.batch_norm("last.bn", x, last)?;
+    x = relu6(g, "last.relu6", x);
+    let x = g.node("GlobalAveragePool", "pool", vec![x], vec![]);
+    let x = g.node("Flatten", "flatten", vec![x], vec![int("axis", 1)]);
+    g.linear("fc", x, last, classes, LOGITS_NAME)
+}
+
 /// A convolution's `(inputs, outputs, kernel, stride, padding)`.
 #[derive(Clone, Copy)]
 struct ConvShape(usize, usize, usize, usize, usize);
@@ -639,6 +722,31 @@ impl Graph {
                 ints("strides", &[stride, stride]),
                 ints("dilations", &[1, 1]),
                 int("group", 1),
+            ],
+        ))
+    }
+
+    /// A 3×3 depthwise convolution (one filter per channel, `group` = channels), padding 1,
+    /// without bias.
+    fn depthwise(
+        &mut self,
+        path: &str,
+        x: String,
+        channels: usize,
+        stride: usize,
+    ) -> Result<String> {
+        let weight = self.weight(&format!("{path}.weight"), &[channels, 1, 3, 3])?;
+        let s = stride as i64;
+        Ok(self.node(
+            "Conv",
+            path,
+            vec![x, weight],
+            vec![
+                ints("kernel_shape", &[3, 3]),
+                ints("pads", &[1, 1, 1, 1]),
+                ints("strides", &[s, s]),
+                ints("dilations", &[1, 1]),
+                int("group", channels as i64),
             ],
         ))
     }

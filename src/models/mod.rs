@@ -4,11 +4,13 @@
 mod cnn;
 pub mod import;
 mod mlp;
+pub mod mobilenet;
 pub mod resnet;
 
 pub use cnn::{Cnn, CnnConfig};
 pub use import::{ImportConfig, ImportPlan, WeightsFormat};
 pub use mlp::{Mlp, MlpConfig};
+pub use mobilenet::{MobileNetV2, MobileNetV2Config};
 pub use resnet::{ResNet, ResNetConfig};
 
 use crate::error::{Error, Result};
@@ -29,6 +31,8 @@ pub enum ModelConfig {
     Cnn(CnnConfig),
     /// A ResNet of BasicBlocks (torchvision's names).
     Resnet(ResNetConfig),
+    /// A MobileNetV2 (depthwise-separable inverted residuals).
+    Mobilenetv2(MobileNetV2Config),
 }
 
 /// A built classifier.
@@ -40,6 +44,8 @@ pub enum Model {
     Cnn(Cnn),
     /// A ResNet.
     Resnet(ResNet),
+    /// A MobileNetV2.
+    Mobilenetv2(MobileNetV2),
 }
 
 impl ModelConfig {
@@ -75,6 +81,34 @@ impl ModelConfig {
                 }
                 return Ok(());
             }
+            ModelConfig::Mobilenetv2(m) => {
+                m.check()
+                    .map_err(|(f, v, why)| bad(&format!("{prefix}.{f}"), v, &why))?;
+                at_most(
+                    &format!("{prefix}.stages (count)"),
+                    m.stages.len(),
+                    MAX_LAYERS,
+                    bad,
+                )?;
+                for (i, [t, c, n, _]) in m.stages.iter().enumerate() {
+                    at_most(&format!("{prefix}.stages[{i}] (t)"), *t, 64, bad)?;
+                    at_most(&format!("{prefix}.stages[{i}] (c)"), *c, MAX_WIDTH, bad)?;
+                    at_most(&format!("{prefix}.stages[{i}] (n)"), *n, MAX_LAYERS, bad)?;
+                }
+                at_most(
+                    &format!("{prefix}.last_width"),
+                    m.last_width,
+                    MAX_WIDTH,
+                    bad,
+                )?;
+                at_most(
+                    &format!("{prefix}.stem_width"),
+                    m.stem_width,
+                    MAX_WIDTH,
+                    bad,
+                )?;
+                return Ok(());
+            }
             ModelConfig::Mlp(m) => widths("hidden", &m.hidden)?,
             ModelConfig::Cnn(c) => {
                 at_most(
@@ -96,7 +130,7 @@ impl ModelConfig {
             }
         }
         let dropout = match self {
-            ModelConfig::Resnet(_) => 0.0,
+            ModelConfig::Resnet(_) | ModelConfig::Mobilenetv2(_) => 0.0,
             ModelConfig::Mlp(m) => {
                 if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
                     return Err(bad(
@@ -161,6 +195,7 @@ impl ModelConfig {
         let mut e = crate::limits::MemoryEstimate::default();
         match self {
             ModelConfig::Resnet(r) => return r.memory_estimate(input, classes),
+            ModelConfig::Mobilenetv2(m) => return m.memory_estimate(input, classes),
             ModelConfig::Mlp(m) => e.dense_stack(input.iter().product(), &m.hidden, classes),
             ModelConfig::Cnn(c) => {
                 let [mut channels, mut h, mut w] = input.map(|v| v as u128);
@@ -191,13 +226,17 @@ impl ModelConfig {
 
     /// Checks that images of `h × w` pixels survive the architecture's pooling.
     pub fn check_input(&self, prefix: &str, h: usize, w: usize) -> Result<()> {
-        if let ModelConfig::Resnet(r) = self {
-            let (oh, ow) = r.output_size(h, w);
+        let strided = match self {
+            ModelConfig::Resnet(r) => Some((r.output_size(h, w), r.describe())),
+            ModelConfig::Mobilenetv2(m) => Some((m.output_size(h, w), m.describe())),
+            _ => None,
+        };
+        if let Some(((oh, ow), describe)) = strided {
             if oh == 0 || ow == 0 {
                 return Err(Error::ConfigValue {
                     path: "<experiment>".into(),
                     field: prefix.to_string(),
-                    value: r.describe(),
+                    value: describe,
                     reason: format!("{h}x{w} images shrink to nothing in its strided layers"),
                 });
             }
@@ -225,6 +264,7 @@ impl ModelConfig {
             ModelConfig::Mlp(m) => Model::Mlp(m.init(input.iter().product(), classes, device)),
             ModelConfig::Cnn(c) => Model::Cnn(c.init(input, classes, device)),
             ModelConfig::Resnet(r) => Model::Resnet(r.init(input, classes, device)),
+            ModelConfig::Mobilenetv2(m) => Model::Mobilenetv2(m.init(input, classes, device)),
         }
     }
 
@@ -234,6 +274,7 @@ impl ModelConfig {
             ModelConfig::Mlp(m) => m.feature_names(),
             ModelConfig::Cnn(c) => c.feature_names(),
             ModelConfig::Resnet(r) => r.feature_names(),
+            ModelConfig::Mobilenetv2(m) => m.feature_names(),
         }
     }
 
@@ -241,6 +282,7 @@ impl ModelConfig {
     pub fn describe(&self) -> String {
         match self {
             ModelConfig::Resnet(r) => r.describe(),
+            ModelConfig::Mobilenetv2(m) => m.describe(),
             ModelConfig::Mlp(m) => format!("mlp {:?}", m.hidden),
             ModelConfig::Cnn(c) => {
                 let blocks: Vec<String> = c.blocks.iter().map(|b| format!("{b:?}")).collect();
@@ -262,6 +304,7 @@ impl Model {
             Model::Mlp(m) => m.forward(images),
             Model::Cnn(c) => c.forward(images),
             Model::Resnet(r) => r.forward(images),
+            Model::Mobilenetv2(m) => m.forward(images),
         }
     }
 
@@ -271,6 +314,7 @@ impl Model {
             Model::Mlp(m) => m.forward_features(images, true),
             Model::Cnn(c) => c.forward_features(images, true),
             Model::Resnet(r) => r.forward_features(images, true),
+            Model::Mobilenetv2(m) => m.forward_features(images, true),
         }
     }
 

@@ -601,3 +601,153 @@ fn weights_stored_as_f64_are_converted_to_f32() {
         distill_logits(&loaded.valid(), &x, 2, card.input)
     );
 }
+
+/// The narrow torchvision ResNet of `tests/fixtures/torchvision` (made by
+/// `python/images/make_torchvision_fixture.py` with torchvision's own `ResNet` and
+/// `BasicBlock`, so its state dict has torchvision's keys) loads with
+/// `preset = "torchvision-resnet"` and no rules of its own, and gives PyTorch's logits on real
+/// colour photos to 1e-4.
+#[test]
+fn a_torchvision_resnet_loads_by_preset_and_gives_pytorchs_logits() {
+    use distill::models::ResNetConfig;
+    use distill::models::import::ImportPreset;
+    use distill::models::resnet::Stem;
+    use distill::vocab::PerChannel;
+    let dir = fixtures().parent().unwrap().join("torchvision");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let (mean, std) = (floats(&expected["mean"]), floats(&expected["std"]));
+    let arch = ModelConfig::Resnet(ResNetConfig {
+        preset: None,
+        stem: Some(Stem::Imagenet),
+        stem_width: Some(8),
+        widths: Some(vec![8, 16, 32, 64]),
+        blocks: Some(vec![2, 2, 2, 2]),
+    });
+    let normalize = Normalize {
+        mean: PerChannel::of(&mean).unwrap(),
+        std: PerChannel::of(&std).unwrap(),
+    };
+    let import = ImportConfig {
+        preset: Some(ImportPreset::TorchvisionResnet),
+        ..distill::models::import::pytorch_safetensors(dir.join("tiny_resnet.pth"), normalize)
+    };
+    let import = ImportConfig {
+        format: None,
+        ..import
+    };
+    let device = distill::default_device();
+    let fresh = arch.init([3, 64, 64], 5, &device);
+    let plan = import.plan(&fresh).unwrap();
+    assert!(plan.fits(), "{}", plan.listing());
+    assert_eq!(
+        plan.matched.len(),
+        102,
+        "every parameter and running statistic"
+    );
+    assert_eq!(
+        plan.ignored.len(),
+        20,
+        "num_batches_tracked of 20 BatchNorms"
+    );
+    let model = import.load(fresh).unwrap();
+
+    // The photos, normalised per channel as torchvision's transforms do.
+    let raw = std::fs::read(dir.join("inputs.u8")).unwrap();
+    let (n, plane) = (6, 64 * 64);
+    let mut x = vec![0f32; raw.len()];
+    for (i, v) in raw.iter().enumerate() {
+        let c = (i / plane) % 3;
+        x[i] = (*v as f32 / 255.0 - mean[c]) / std[c];
+    }
+    let images = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(x, [n, 3, 64, 64]),
+        &device,
+    );
+    let logits: Vec<f32> = burn::module::Module::valid(&model)
+        .forward(images)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    let want: Vec<f32> = expected["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(floats)
+        .collect();
+    let mut max = 0f32;
+    for (g, w) in logits.iter().zip(&want) {
+        max = max.max((g - w).abs());
+    }
+    eprintln!("torchvision ResNet fixture: max |distill - PyTorch| = {max:e}");
+    assert!(max < 1e-4, "logits differ by {max}: {logits:?} vs {want:?}");
+
+    // Without the preset, torchvision's `downsample.0/1` keys do not fit: the plan says which.
+    let bare = ImportConfig {
+        preset: None,
+        ..import.clone()
+    };
+    let plan = bare.plan(&arch.init([3, 64, 64], 5, &device)).unwrap();
+    assert!(!plan.fits());
+    assert!(
+        plan.unused.iter().any(|t| t.name.contains("downsample.0")),
+        "{}",
+        plan.listing()
+    );
+}
+
+/// `preset = "torchvision-resnet18"` asks for `teacher.model = { type = "resnet", preset =
+/// "resnet18" }` and refuses another architecture, naming the field.
+#[test]
+fn a_torchvision_preset_refuses_another_architecture() {
+    let text = |model: &str| {
+        format!(
+            r#"[data]
+format = "cifar10"
+dir = "nowhere"
+
+[teacher.model]
+{model}
+
+[teacher.import]
+weights = "resnet18.pth"
+preset = "torchvision-resnet18"
+normalize = {{ mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225] }}
+
+[student.model]
+type = "mobilenetv2"
+width_mult = 0.5
+stem_stride = 1
+
+[student.train]
+epochs = 1
+batch_size = 8
+optimizer = {{ type = "adam", lr = 0.01 }}
+"#
+        )
+    };
+    let ok = distill::config::Experiment::parse(
+        &text("type = \"resnet\"\npreset = \"resnet18\""),
+        Path::new("e.toml"),
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    for (model, why) in [
+        ("type = \"resnet\"\npreset = \"resnet34\"", "resnet18"),
+        ("type = \"mlp\"\nhidden = [8]", "type = \"resnet\""),
+    ] {
+        let e = distill::config::Experiment::parse(&text(model), Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("teacher.import.preset") && e.contains(why),
+            "{e}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use crate::common;
 use common::models::{card, distill_logits, random_images, saved_model};
 use distill::error::Error;
 use distill::export::onnx::{OnnxOptions, export_onnx, to_onnx};
-use distill::models::{CnnConfig, MlpConfig, ModelConfig, ResNetConfig};
+use distill::models::{CnnConfig, MlpConfig, MobileNetV2Config, ModelConfig, ResNetConfig};
 use distill::predict::ModelCard;
 use std::path::Path;
 use std::process::Command;
@@ -112,6 +112,20 @@ fn resnets_of_both_stems_match_tract() {
         blocks: Some(vec![1, 2]),
     });
     check_against_tract("resnet-cifar", &card(arch, [3, 12, 12], 3), 12);
+}
+
+#[test]
+fn mobilenetv2_matches_tract() {
+    // Expanding and non-expanding blocks, strides 1 and 2, shortcuts, ReLU6 as Clip.
+    let arch = ModelConfig::Mobilenetv2(MobileNetV2Config {
+        width_mult: 0.25,
+        stages: vec![[1, 16, 1, 1], [6, 24, 2, 2], [4, 32, 2, 1]],
+        stem_width: 32,
+        stem_stride: 1,
+        last_width: 48,
+        dropout: 0.2,
+    });
+    check_against_tract("mobilenetv2", &card(arch, [3, 14, 13], 4), 13);
 }
 
 #[test]
