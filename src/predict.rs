@@ -322,6 +322,7 @@ impl TabularPredictor {
 /// A saved model of any kind, loaded by what its card says: the one entry point of
 /// `distill predict`.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // built once per command
 pub enum AnyPredictor {
     /// An image model.
     Image(Predictor),

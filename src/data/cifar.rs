@@ -64,7 +64,7 @@ impl CifarKind {
 /// Decodes CIFAR records from `raw` (read from `path`, named in errors).
 pub fn decode_cifar(raw: &[u8], path: &Path, kind: CifarKind) -> Result<ImageDataset> {
     let record = kind.label_bytes() + PIXELS;
-    if raw.is_empty() || raw.len() % record != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(record) {
         return Err(Error::Data {
             path: path.to_path_buf(),
             message: format!(

@@ -262,6 +262,50 @@ pub fn read_folder(
     Ok(folder)
 }
 
+/// What [`time_decoding`] measured, in seconds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DecodeTimes {
+    /// Images decoded.
+    pub images: usize,
+    /// Listing the folder and decoding every file (no cache).
+    pub decode_s: f64,
+    /// Writing the cache file.
+    pub write_cache_s: f64,
+    /// Reading the cache file back (what later runs pay instead of decoding).
+    pub read_cache_s: f64,
+    /// The cache file's size.
+    pub cache_bytes: u64,
+}
+
+/// Times decoding the image folder `dir` (classes from its sub-folders) at `spec`, writing
+/// its cache into `scratch`, and reading the cache back: `distill bench --decode`.
+pub fn time_decoding(dir: &Path, spec: &FolderSpec, scratch: &Path) -> Result<DecodeTimes> {
+    let start = std::time::Instant::now();
+    let classes = class_folders(dir)?;
+    let files = list_images(dir, &classes, true)?;
+    let folder = decode_all(dir, &files, classes.len(), spec)?;
+    let decode_s = start.elapsed().as_secs_f64();
+    let path = scratch.join("bench.dimg");
+    let start = std::time::Instant::now();
+    write_cache(&path, &folder)?;
+    let write_cache_s = start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
+    let back = read_cache(&path, classes.len(), spec).ok_or_else(|| Error::Data {
+        path: path.clone(),
+        message: "the cache just written did not read back".into(),
+    })?;
+    let read_cache_s = start.elapsed().as_secs_f64();
+    let cache_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let _ = std::fs::remove_file(&path);
+    Ok(DecodeTimes {
+        images: back.data.len(),
+        decode_s,
+        write_cache_s,
+        read_cache_s,
+        cache_bytes,
+    })
+}
+
 /// Where decoded folders are cached: `DISTILL_CACHE_DIR`, else `$XDG_CACHE_HOME/distill/images`,
 /// else `~/.cache/distill/images`.
 pub fn cache_dir() -> Option<PathBuf> {
@@ -320,10 +364,27 @@ fn decode_all(
     spec: &FolderSpec,
 ) -> Result<Folder> {
     let [h, w] = spec.size;
+    // The decoded pixels stay in memory: refuse a size that cannot fit before decoding.
+    let bytes = (files.len() as u128) * (spec.channels * h * w) as u128;
+    if let Some(available) = crate::limits::available_bytes()
+        && bytes > available
+    {
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            message: format!(
+                "{} images at {h}x{w}x{} need {} of memory once decoded, more than the {} \
+                 available: choose a smaller data.image_size",
+                files.len(),
+                spec.channels,
+                crate::limits::human(bytes),
+                crate::limits::human(available)
+            ),
+        });
+    }
     let start = std::time::Instant::now();
     let progress =
         crate::progress::Progress::new(files.len().div_ceil(CHUNK) as u64, "decoding images", true);
-    let mut images = Vec::with_capacity(files.len() * spec.channels * h * w);
+    let mut images = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0));
     let mut labels = Vec::with_capacity(files.len());
     let mut skipped = Vec::new();
     for (i, chunk) in files.chunks(CHUNK).enumerate() {
@@ -445,48 +506,8 @@ fn write_cache(path: &Path, folder: &Folder) -> Result<()> {
 /// The folder in the cache file at `path`, when it is there, whole and of this spec; `None`
 /// (decode again) otherwise, with a warning when a file was there but unusable.
 fn read_cache(path: &Path, classes: usize, spec: &FolderSpec) -> Option<Folder> {
-    use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).ok()?;
-    let parsed = (|| {
-        let rest = bytes.strip_prefix(CACHE_MAGIC.as_slice())?;
-        let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
-        let json = rest.get(8..8usize.checked_add(len)?)?;
-        let header: CacheHeader = serde_json::from_slice(json).ok()?;
-        let body = &rest[8 + len..];
-        let [h, w] = spec.size;
-        let pixels = header.count.checked_mul(spec.channels * h * w)?;
-        let want = (header.channels, header.height, header.width, header.classes);
-        if want != (spec.channels, h, w, classes) || body.len() != header.count * 2 + pixels {
-            return None;
-        }
-        let mut sha = Sha256::new();
-        sha.update(body);
-        let digest: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        if digest != header.payload_sha256 {
-            return None;
-        }
-        let (labels, images) = body.split_at(header.count * 2);
-        let labels: Vec<u16> = labels
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .collect();
-        if labels.iter().any(|&l| l as usize >= classes) {
-            return None;
-        }
-        Some(Folder {
-            data: ImageDataset {
-                images: images.to_vec(),
-                labels,
-                channels: spec.channels,
-                height: h,
-                width: w,
-                num_classes: classes,
-                normalize: IDENTITY,
-            },
-            skipped: header.skipped,
-            from_cache: true,
-        })
-    })();
+    let parsed = decode_cache(&bytes, classes, spec);
     if parsed.is_none() {
         eprintln!(
             "warning: the image cache {} is damaged or stale; decoding again",
@@ -494,6 +515,55 @@ fn read_cache(path: &Path, classes: usize, spec: &FolderSpec) -> Option<Folder> 
         );
     }
     parsed
+}
+
+/// The folder a cache file's `bytes` hold, when they are whole (checksum) and of this spec.
+pub fn decode_cache(bytes: &[u8], classes: usize, spec: &FolderSpec) -> Option<Folder> {
+    use sha2::{Digest, Sha256};
+    let rest = bytes.strip_prefix(CACHE_MAGIC.as_slice())?;
+    let len = usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?;
+    let json = rest.get(8..8usize.checked_add(len)?)?;
+    let header: CacheHeader = serde_json::from_slice(json).ok()?;
+    let body = &rest[8 + len..];
+    let [h, w] = spec.size;
+    let pixels = header.count.checked_mul(spec.channels * h * w)?;
+    let want = (header.channels, header.height, header.width, header.classes);
+    if want != (spec.channels, h, w, classes)
+        || Some(body.len())
+            != header
+                .count
+                .checked_mul(2)
+                .and_then(|l| l.checked_add(pixels))
+    {
+        return None;
+    }
+    let mut sha = Sha256::new();
+    sha.update(body);
+    let digest: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if digest != header.payload_sha256 {
+        return None;
+    }
+    let (labels, images) = body.split_at(header.count * 2);
+    let labels: Vec<u16> = labels
+        .chunks_exact(2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    if labels.iter().any(|&l| l as usize >= classes) {
+        return None;
+    }
+    Some(Folder {
+        data: ImageDataset {
+            images: images.to_vec(),
+            labels,
+            channels: spec.channels,
+            height: h,
+            width: w,
+            num_classes: classes,
+            normalize: IDENTITY,
+        },
+        skipped: header.skipped,
+        from_cache: true,
+    })
 }
 
 #[cfg(test)]

@@ -35,8 +35,10 @@ pub enum ModelConfig {
     Mobilenetv2(MobileNetV2Config),
 }
 
-/// A built classifier.
+/// A built classifier. (A model is built once and moved rarely, so the variants' sizes do not
+/// matter.)
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Model {
     /// A multi-layer perceptron.
     Mlp(Mlp),
@@ -231,15 +233,15 @@ impl ModelConfig {
             ModelConfig::Mobilenetv2(m) => Some((m.output_size(h, w), m.describe())),
             _ => None,
         };
-        if let Some(((oh, ow), describe)) = strided {
-            if oh == 0 || ow == 0 {
-                return Err(Error::ConfigValue {
-                    path: "<experiment>".into(),
-                    field: prefix.to_string(),
-                    value: describe,
-                    reason: format!("{h}x{w} images shrink to nothing in its strided layers"),
-                });
-            }
+        if let Some(((oh, ow), describe)) = strided
+            && (oh == 0 || ow == 0)
+        {
+            return Err(Error::ConfigValue {
+                path: "<experiment>".into(),
+                field: prefix.to_string(),
+                value: describe,
+                reason: format!("{h}x{w} images shrink to nothing in its strided layers"),
+            });
         }
         if let ModelConfig::Cnn(c) = self {
             let (oh, ow) = c.output_size(h, w);

@@ -66,8 +66,17 @@ pub struct ResNetLayout {
     pub blocks: Vec<usize>,
 }
 
-/// The presets: name, stem, stem width, widths, blocks.
-pub const PRESETS: [(&str, Stem, usize, &[usize], &[usize]); 4] = [
+/// A preset: name, stem, stem width, widths, blocks.
+pub type Preset = (
+    &'static str,
+    Stem,
+    usize,
+    &'static [usize],
+    &'static [usize],
+);
+
+/// The presets.
+pub const PRESETS: [Preset; 4] = [
     (
         "resnet18",
         Stem::Imagenet,

@@ -215,6 +215,63 @@ fn idx_reader() {
     fuzz("idx", corpus, |b| decode_idx(b, Path::new("f.idx")).is_ok());
 }
 
+#[test]
+fn cifar_reader_and_image_cache() {
+    use distill::config::{BadImagePolicy, CifarLabels};
+    use distill::data::cifar::{CifarKind, decode_cifar};
+    use distill::data::photos::{FolderSpec, decode_cache, read_folder};
+    let record = |labels: &[u8]| {
+        let mut r = labels.to_vec();
+        r.extend((0..3072).map(|i| (i % 251) as u8));
+        r
+    };
+    let corpus = vec![record(&[3]), [record(&[1]), record(&[9])].concat()];
+    fuzz("cifar10", corpus, |b| {
+        decode_cifar(b, Path::new("data_batch_1.bin"), CifarKind::Cifar10).is_ok()
+    });
+    let corpus = vec![record(&[3, 77]), record(&[19, 99])];
+    fuzz("cifar100", corpus, |b| {
+        decode_cifar(
+            b,
+            Path::new("train.bin"),
+            CifarKind::Cifar100(CifarLabels::Coarse),
+        )
+        .is_ok()
+    });
+
+    // A real cache file of a tiny folder; mutated caches are refused (decoded again), never
+    // trusted half-way, never a panic.
+    let dir = tempfile::tempdir().unwrap();
+    for (c, name) in ["a", "b"].iter().enumerate() {
+        std::fs::create_dir_all(dir.path().join("train").join(name)).unwrap();
+        for i in 0..3 {
+            image::RgbImage::from_pixel(5, 4, image::Rgb([c as u8 * 100, i * 40, 7]))
+                .save(dir.path().join("train").join(name).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let spec = FolderSpec {
+        channels: 3,
+        size: [4, 4],
+        resize: distill::vocab::Resize::CenterCrop,
+        on_bad_image: BadImagePolicy::Fail,
+        cache: true,
+        cache_dir: Some(dir.path().join("cache")),
+    };
+    let classes = vec!["a".to_string(), "b".to_string()];
+    read_folder(&dir.path().join("train"), &classes, true, &spec).unwrap();
+    let cache = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let corpus = vec![std::fs::read(cache).unwrap()];
+    fuzz("image-cache", corpus, |b| {
+        decode_cache(b, 2, &spec).is_some()
+    });
+}
+
 fn examples(names: &[&str]) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     names
@@ -225,7 +282,12 @@ fn examples(names: &[&str]) -> Vec<Vec<u8>> {
 
 #[test]
 fn image_experiment_parser() {
-    let mut corpus = examples(&["demo.toml", "fashion-mnist.toml", "pytorch-teacher.toml"]);
+    let mut corpus = examples(&[
+        "demo.toml",
+        "fashion-mnist.toml",
+        "pytorch-teacher.toml",
+        "colour-emoji.toml",
+    ]);
     corpus.push(common::experiment_text(&[]).into_bytes());
     fuzz("experiment-image", corpus, |b| {
         Experiment::parse(&text(b), Path::new("e.toml")).is_ok()
