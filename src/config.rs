@@ -962,6 +962,23 @@ impl TrainConfig {
                 "must be at most 8 pixels",
             ));
         }
+        if let Some(rrc) = &self.augment.random_resized_crop {
+            if let Err(reason) = rrc.check() {
+                return Err(bad(
+                    &format!("{prefix}.augment.random_resized_crop"),
+                    format!("{rrc:?}"),
+                    &reason,
+                ));
+            }
+            if self.augment.views > 0 {
+                return Err(bad(
+                    &format!("{prefix}.augment.random_resized_crop"),
+                    format!("{rrc:?}"),
+                    "recorded views hold a crop offset and a flip only: use crop_padding and \
+                     hflip with views, or views = 0",
+                ));
+            }
+        }
         let views = self.augment.views;
         if views > crate::soft_labels::MAX_VIEWS {
             return Err(bad(

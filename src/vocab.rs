@@ -374,6 +374,97 @@ pub struct AugmentConfig {
     /// only with an online teacher).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub views: usize,
+    /// torchvision's `RandomResizedCrop`, before the padded crop and the flip: a random part
+    /// of the image (its area a share in `scale` of the image's, its aspect ratio log-uniform
+    /// in `ratio`) resized back to the image's size, bilinearly. Not recordable as views.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_resized_crop: Option<ResizedCrop>,
+}
+
+/// The ranges of [`AugmentConfig::random_resized_crop`] (torchvision's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResizedCrop {
+    /// Share of the image's area, `[low, high]`.
+    #[serde(default = "default_rrc_scale")]
+    pub scale: [f64; 2],
+    /// Width / height, `[low, high]` (drawn log-uniformly).
+    #[serde(default = "default_rrc_ratio")]
+    pub ratio: [f64; 2],
+}
+
+fn default_rrc_scale() -> [f64; 2] {
+    [0.08, 1.0]
+}
+
+fn default_rrc_ratio() -> [f64; 2] {
+    [3.0 / 4.0, 4.0 / 3.0]
+}
+
+/// A crop box in an image: top, left, height, width (pixels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CropBox {
+    /// First row.
+    pub top: usize,
+    /// First column.
+    pub left: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+}
+
+impl ResizedCrop {
+    /// The reason when the ranges are not usable.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let [s0, s1] = self.scale;
+        let [r0, r1] = self.ratio;
+        if !(s0 > 0.0 && s0 <= s1 && s1 <= 1.0) {
+            return Err(format!("scale = [{s0}, {s1}]: need 0 < low <= high <= 1"));
+        }
+        if !(r0 > 0.0 && r0 <= r1 && r1.is_finite()) {
+            return Err(format!("ratio = [{r0}, {r1}]: need 0 < low <= high"));
+        }
+        Ok(())
+    }
+
+    /// Draws a crop box of an `h × w` image as torchvision does: up to 10 tries of area and
+    /// ratio, then the centre crop that the ratio range allows.
+    pub fn draw(&self, h: usize, w: usize, rng: &mut impl rand::Rng) -> CropBox {
+        let area = (h * w) as f64;
+        let (l0, l1) = (self.ratio[0].ln(), self.ratio[1].ln());
+        for _ in 0..10 {
+            let target = area * rng.random_range(self.scale[0]..=self.scale[1]);
+            let aspect = rng.random_range(l0..=l1).exp();
+            let cw = (target * aspect).sqrt().round() as usize;
+            let ch = (target / aspect).sqrt().round() as usize;
+            if cw > 0 && cw <= w && ch > 0 && ch <= h {
+                let top = rng.random_range(0..=h - ch);
+                let left = rng.random_range(0..=w - cw);
+                return CropBox {
+                    top,
+                    left,
+                    height: ch,
+                    width: cw,
+                };
+            }
+        }
+        let in_ratio = w as f64 / h as f64;
+        let (ch, cw) = if in_ratio < self.ratio[0] {
+            (((w as f64) / self.ratio[0]).round() as usize, w)
+        } else if in_ratio > self.ratio[1] {
+            (h, ((h as f64) * self.ratio[1]).round() as usize)
+        } else {
+            (h, w)
+        };
+        let (ch, cw) = (ch.clamp(1, h), cw.clamp(1, w));
+        CropBox {
+            top: (h - ch) / 2,
+            left: (w - cw) / 2,
+            height: ch,
+            width: cw,
+        }
+    }
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -383,7 +474,7 @@ fn is_zero(v: &usize) -> bool {
 impl AugmentConfig {
     /// Whether it changes images at all.
     pub fn is_active(&self) -> bool {
-        self.crop_padding > 0 || self.hflip
+        self.crop_padding > 0 || self.hflip || self.random_resized_crop.is_some()
     }
 
     /// Draws one view: vertical then horizontal offset in `−p..=p`, then the flip.

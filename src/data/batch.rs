@@ -1,7 +1,7 @@
 //! Turning images into tensors: seeded shuffling, normalisation, and augmentation.
 
 use super::dataset::ImageDataset;
-use crate::vocab::{AugmentConfig, Normalize, View};
+use crate::vocab::{AugmentConfig, CropBox, Normalize, View};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -62,8 +62,43 @@ pub fn apply_view(src: &[u8], channels: usize, h: usize, w: usize, view: View, o
     }
 }
 
+/// Writes the `crop` of the `h × w` image `src` (`channels` planes), resized back to `h × w`
+/// with bilinear interpolation (pixel centres aligned, as torchvision's antialias-free resize),
+/// into `out`.
+pub fn resized_crop(
+    src: &[u8],
+    channels: usize,
+    h: usize,
+    w: usize,
+    crop: CropBox,
+    out: &mut [u8],
+) {
+    let sy = crop.height as f32 / h as f32;
+    let sx = crop.width as f32 / w as f32;
+    for c in 0..channels {
+        let plane = &src[c * h * w..(c + 1) * h * w];
+        for y in 0..h {
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (crop.height - 1) as f32);
+            let y0 = fy.floor() as usize;
+            let y1 = (y0 + 1).min(crop.height - 1);
+            let ty = fy - y0 as f32;
+            for x in 0..w {
+                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (crop.width - 1) as f32);
+                let x0 = fx.floor() as usize;
+                let x1 = (x0 + 1).min(crop.width - 1);
+                let tx = fx - x0 as f32;
+                let at = |yy: usize, xx: usize| plane[(crop.top + yy) * w + crop.left + xx] as f32;
+                let top = at(y0, x0) * (1.0 - tx) + at(y0, x1) * tx;
+                let bottom = at(y1, x0) * (1.0 - tx) + at(y1, x1) * tx;
+                out[c * h * w + y * w + x] = (top * (1.0 - ty) + bottom * ty).round() as u8;
+            }
+        }
+    }
+}
+
 /// Builds the batch of `indices` from `data`. With `augment` and an `rng`, each image is
-/// randomly cropped after zero padding and flipped horizontally ([`AugmentConfig::draw`]).
+/// randomly cropped after zero padding and flipped horizontally ([`AugmentConfig::draw`]),
+/// after a random resized crop when one is configured.
 pub fn make_batch(
     data: &ImageDataset,
     indices: &[usize],
@@ -71,13 +106,29 @@ pub fn make_batch(
     augment: Option<(&AugmentConfig, &mut StdRng)>,
     device: &Device,
 ) -> Batch {
-    let views: Option<Vec<View>> = match augment {
+    match augment {
         Some((cfg, rng)) if cfg.is_active() => {
-            Some(indices.iter().map(|_| cfg.draw(rng)).collect())
+            let views: Vec<View> = indices.iter().map(|_| cfg.draw(rng)).collect();
+            match &cfg.random_resized_crop {
+                None => make_batch_views(data, indices, norm, Some(&views), device),
+                Some(rrc) => {
+                    // The resized crops become a batch of their own, then get their views.
+                    let (c, h, w) = (data.channels, data.height, data.width);
+                    let mut cropped = data.subset(indices);
+                    for image in cropped.images.chunks_exact_mut(data.pixels()) {
+                        let crop = rrc.draw(h, w, rng);
+                        let src = image.to_vec();
+                        resized_crop(&src, c, h, w, crop, image);
+                    }
+                    let order: Vec<usize> = (0..indices.len()).collect();
+                    let mut batch = make_batch_views(&cropped, &order, norm, Some(&views), device);
+                    batch.indices = indices.to_vec();
+                    batch
+                }
+            }
         }
-        _ => None,
-    };
-    make_batch_views(data, indices, norm, views.as_deref(), device)
+        _ => make_batch_views(data, indices, norm, None, device),
+    }
 }
 
 /// Builds the batch of `indices` from `data`, each image seen through its `views[k]` when
@@ -181,6 +232,60 @@ mod tests {
         for (o, w) in out.iter().zip(want) {
             assert!((o - w).abs() < 1e-6, "{out:?}");
         }
+    }
+
+    #[test]
+    fn a_resized_crop_of_the_whole_image_is_the_image_and_a_corner_is_magnified() {
+        let src: Vec<u8> = (0..2 * 4 * 4).map(|v| (v * 7) as u8).collect();
+        let mut out = vec![0u8; src.len()];
+        let whole = CropBox {
+            top: 0,
+            left: 0,
+            height: 4,
+            width: 4,
+        };
+        resized_crop(&src, 2, 4, 4, whole, &mut out);
+        assert_eq!(out, src);
+        // The 2x2 top-left corner of a constant-per-quadrant image fills the output.
+        let mut quad = vec![0u8; 16];
+        for y in 0..4 {
+            for x in 0..4 {
+                quad[y * 4 + x] = if y < 2 && x < 2 { 200 } else { 10 };
+            }
+        }
+        let corner = CropBox {
+            top: 0,
+            left: 0,
+            height: 2,
+            width: 2,
+        };
+        let mut out = vec![0u8; 16];
+        resized_crop(&quad, 1, 4, 4, corner, &mut out);
+        assert!(out.iter().all(|&v| v == 200), "{out:?}");
+    }
+
+    #[test]
+    fn random_resized_crops_stay_inside_and_follow_the_seed() {
+        use rand::SeedableRng;
+        let rrc = crate::vocab::ResizedCrop {
+            scale: [0.08, 1.0],
+            ratio: [0.75, 4.0 / 3.0],
+        };
+        let mut a = StdRng::seed_from_u64(5);
+        let mut b = StdRng::seed_from_u64(5);
+        for _ in 0..500 {
+            let (x, y) = (rrc.draw(32, 24, &mut a), rrc.draw(32, 24, &mut b));
+            assert_eq!(x, y);
+            assert!(x.height >= 1 && x.width >= 1);
+            assert!(x.top + x.height <= 32 && x.left + x.width <= 24, "{x:?}");
+        }
+        // A ratio range the image cannot meet falls back to a centre crop.
+        let narrow = crate::vocab::ResizedCrop {
+            scale: [1.0, 1.0],
+            ratio: [2.0, 2.0],
+        };
+        let c = narrow.draw(10, 10, &mut a);
+        assert_eq!((c.height, c.width, c.top), (5, 10, 2));
     }
 
     #[test]

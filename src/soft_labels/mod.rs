@@ -113,6 +113,7 @@ impl ViewSpec {
             crop_padding: self.crop_padding,
             hflip: self.hflip,
             views: self.count,
+            random_resized_crop: None,
         }
     }
 }

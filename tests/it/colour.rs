@@ -74,6 +74,7 @@ hidden = [32]
 epochs = 3
 batch_size = 16
 optimizer = {{ type = "adam", lr = 0.01 }}
+augment = {{ random_resized_crop = {{ scale = [0.5, 1.0] }}, hflip = true }}
 
 [student.model]
 type = "resnet"
@@ -281,6 +282,27 @@ fn folder_errors_name_the_field_or_the_folder() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("purple") && e.contains("training folder"), "{e}");
+
+    // A resized crop cannot be recorded as views; a scale above 1 is refused.
+    for (augment, why) in [
+        ("augment = { random_resized_crop = {}, views = 2 }", "views"),
+        (
+            "augment = { random_resized_crop = { scale = [0.5, 1.5] } }",
+            "scale",
+        ),
+    ] {
+        let text = folder_experiment("").replace(
+            "[student.train]\n",
+            &format!("[student.train]\n{augment}\n"),
+        );
+        let e = Experiment::parse(&text, Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("student.train.augment.random_resized_crop") && e.contains(why),
+            "{e}"
+        );
+    }
 
     // Fields of other formats, and bad values, through the CLI: exit 1, one line.
     for (extra, field) in [
