@@ -41,6 +41,25 @@ pub fn normalize_into(image: &[u8], channels: usize, norm: Normalize, out: &mut 
     }
 }
 
+/// Writes the normalised pixels of images `rows` of `data` into `out`, one after the other
+/// (`rows.len() × channels × h × w`): what the models see, for runtimes outside distill.
+pub fn normalize_rows(
+    data: &ImageDataset,
+    rows: std::ops::Range<usize>,
+    norm: Normalize,
+    out: &mut [f32],
+) {
+    let p = data.pixels();
+    for (k, i) in rows.enumerate() {
+        normalize_into(
+            data.image(i),
+            data.channels,
+            norm,
+            &mut out[k * p..(k + 1) * p],
+        );
+    }
+}
+
 /// Writes `view` of the `h × w` image `src` (`channels` planes) into `out` (zero where the
 /// shift leaves the image); every channel moves the same way.
 pub fn apply_view(src: &[u8], channels: usize, h: usize, w: usize, view: View, out: &mut [u8]) {

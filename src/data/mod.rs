@@ -7,7 +7,7 @@ mod dataset;
 pub mod idx;
 pub mod photos;
 
-pub use batch::{Batch, epoch_order, make_batch, normalize_into};
+pub use batch::{Batch, epoch_order, make_batch, normalize_into, normalize_rows};
 pub use dataset::{
     DEFAULT_TEST_FRACTION, IDENTITY, ImageDataset, LoadedImages, Splits, load_images, load_splits,
 };
