@@ -58,16 +58,7 @@ fn main() -> TractResult<()> {
             .collect();
         let x = Tensor::from_shape(&[end - start, 1, h, w], &pixels)?;
         let out = plan.run(tvec![x.into()])?;
-        let logits = out[0].to_plain_array_view::<f32>()?;
-        let classes = logits.shape()[1];
-        let flat: Vec<f32> = logits.iter().copied().collect();
-        for (i, row) in flat.chunks(classes).enumerate() {
-            let best = row
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(c, _)| c)
-                .unwrap_or(0);
+        for (i, best) in top1(&out[0])?.into_iter().enumerate() {
             correct += usize::from(best == labels.data[start + i] as usize);
         }
     }
@@ -115,16 +106,7 @@ fn folder_accuracy(onnx: &str, folder: &str, weights: &str) -> TractResult<()> {
         distill::data::normalize_rows(&data, start..end, card.normalize, &mut pixels[..m * per]);
         let x = Tensor::from_shape(&[m, c, h, w], &pixels[..m * per])?;
         let out = plan.run(tvec![x.into()])?;
-        let logits = out[0].to_plain_array_view::<f32>()?;
-        let classes = logits.shape()[1];
-        let flat: Vec<f32> = logits.iter().copied().collect();
-        for (i, row) in flat.chunks(classes).enumerate() {
-            let best = row
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(k, _)| k)
-                .unwrap_or(0);
+        for (i, best) in top1(&out[0])?.into_iter().enumerate() {
             correct += usize::from(best == data.labels[start + i] as usize);
         }
     }
@@ -134,4 +116,20 @@ fn folder_accuracy(onnx: &str, folder: &str, weights: &str) -> TractResult<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The most probable class of each row of a `[n, classes]` output.
+fn top1(out: &TValue) -> TractResult<Vec<usize>> {
+    let logits = out.to_plain_array_view::<f32>()?;
+    let classes = logits.shape()[1];
+    let flat: Vec<f32> = logits.iter().copied().collect();
+    Ok(flat
+        .chunks(classes)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(k, _)| k)
+        })
+        .collect())
 }

@@ -436,13 +436,7 @@ fn resnet(g: &mut Graph, cfg: &ResNetConfig, input: [usize; 3], classes: usize) 
         .layout()
         .map_err(|(f, v, why)| export_error(format!("architecture.{f} = {v}: {why}")))?;
     let [c, h, w] = input;
-    let (oh, ow) = cfg.output_size(h, w);
-    if oh == 0 || ow == 0 {
-        return Err(export_error(format!(
-            "{h}x{w} inputs shrink to nothing in `{}`",
-            cfg.describe()
-        )));
-    }
+    survives(h, w, cfg.output_size(h, w), &cfg.describe())?;
     let (k, stride, pad) = match layout.stem {
         Stem::Imagenet => (7, 2, 3),
         Stem::Cifar => (3, 1, 1),
@@ -513,13 +507,7 @@ fn mobilenet(
     cfg.check()
         .map_err(|(f, v, why)| export_error(format!("architecture.{f} = {v}: {why}")))?;
     let [c, h, w] = input;
-    let (oh, ow) = cfg.output_size(h, w);
-    if oh == 0 || ow == 0 {
-        return Err(export_error(format!(
-            "{h}x{w} inputs shrink to nothing in `{}`",
-            cfg.describe()
-        )));
-    }
+    survives(h, w, cfg.output_size(h, w), &cfg.describe())?;
     let zero = g.initializer("relu6.min", vec![], vec![0.0]);
     let six = g.initializer("relu6.max", vec![], vec![6.0]);
     let relu6 = |g: &mut Graph, name: &str, x: String| {
@@ -576,6 +564,16 @@ fn mobilenet(
     let x = g.node("GlobalAveragePool", "pool", vec![x], vec![]);
     let x = g.node("Flatten", "flatten", vec![x], vec![int("axis", 1)]);
     g.linear("fc", x, last, classes, LOGITS_NAME)
+}
+
+/// Refuses `h × w` inputs that the architecture's strided layers shrink to `(0, _)`.
+fn survives(h: usize, w: usize, output: (usize, usize), describe: &str) -> Result<()> {
+    if output.0 == 0 || output.1 == 0 {
+        return Err(export_error(format!(
+            "{h}x{w} inputs shrink to nothing in `{describe}`"
+        )));
+    }
+    Ok(())
 }
 
 /// A convolution's `(inputs, outputs, kernel, stride, padding)`.

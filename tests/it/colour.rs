@@ -14,15 +14,7 @@ use std::process::Command;
 
 /// Three classes, each a colour: class 0 red, 1 green, 2 blue, on a noisy background; `w × h`.
 fn colour_image(class: usize, w: u32, h: u32, seed: u64) -> image::RgbImage {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as u32
-    };
+    let mut next = crate::common::lcg(seed);
     image::RgbImage::from_fn(w, h, |_, _| {
         let mut px = [0u8; 3];
         for (c, v) in px.iter_mut().enumerate() {

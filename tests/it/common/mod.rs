@@ -9,17 +9,22 @@ use std::path::{Path, PathBuf};
 /// Image side of the generated data.
 pub const SIDE: usize = 8;
 
-/// `n` 8×8 images of 3 classes: each class lights one horizontal band, plus seeded noise.
-pub fn images_and_labels(n: usize, seed: u64) -> (IdxArray, IdxArray) {
+/// A seeded linear congruential generator of 31-bit numbers (Knuth's MMIX constants).
+pub fn lcg(seed: u64) -> impl FnMut() -> u32 {
     let mut state = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
-    let mut next = move || {
+    move || {
         state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (state >> 33) as u32
-    };
+    }
+}
+
+/// `n` 8×8 images of 3 classes: each class lights one horizontal band, plus seeded noise.
+pub fn images_and_labels(n: usize, seed: u64) -> (IdxArray, IdxArray) {
+    let mut next = lcg(seed);
     let mut pixels = Vec::with_capacity(n * SIDE * SIDE);
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {
