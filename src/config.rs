@@ -453,6 +453,14 @@ pub enum ScheduleConfig {
         /// Decay factor.
         gamma: f64,
     },
+    /// Multiply the rate by `gamma` at each of these epochs (PyTorch's `MultiStepLR`, as in
+    /// RepDistiller's CIFAR-100 recipe: 150, 180, 210 with γ 0.1).
+    Multistep {
+        /// Epochs (1-based counts of finished epochs) after which the rate decays; increasing.
+        milestones: Vec<usize>,
+        /// Decay factor.
+        gamma: f64,
+    },
 }
 
 /// How models are measured.
@@ -938,6 +946,22 @@ impl TrainConfig {
                 self.weight_decay.to_string(),
                 "must be a non-negative number",
             ));
+        }
+        if let ScheduleConfig::Multistep { milestones, gamma } = &self.schedule {
+            if milestones.is_empty() || milestones.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(bad(
+                    &format!("{prefix}.schedule.milestones"),
+                    format!("{milestones:?}"),
+                    "give increasing epochs, at least one",
+                ));
+            }
+            if !(*gamma > 0.0 && *gamma <= 1.0) {
+                return Err(bad(
+                    &format!("{prefix}.schedule.gamma"),
+                    gamma.to_string(),
+                    "must be in (0, 1]",
+                ));
+            }
         }
         if let ScheduleConfig::Step { every, gamma } = self.schedule {
             if every == 0 {

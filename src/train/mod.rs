@@ -197,12 +197,16 @@ pub fn build_optimizer(recipe: &TrainConfig) -> ModuleOptimizer {
 /// The learning rate at `step` (0-based) of `total` steps, in epoch `epoch` (0-based).
 pub fn learning_rate(recipe: &TrainConfig, step: usize, total: usize, epoch: usize) -> f64 {
     let peak = recipe.optimizer.lr();
-    match recipe.schedule {
+    match &recipe.schedule {
         ScheduleConfig::Constant => peak,
         ScheduleConfig::Cosine => {
             peak * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total.max(1) as f64).cos())
         }
         ScheduleConfig::Step { every, gamma } => peak * gamma.powi((epoch / every) as i32),
+        ScheduleConfig::Multistep { milestones, gamma } => {
+            let passed = milestones.iter().filter(|&&m| epoch >= m).count();
+            peak * gamma.powi(passed as i32)
+        }
     }
 }
 
@@ -512,4 +516,54 @@ where
         model: trainee.model.valid(),
         history,
     })
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    #[test]
+    fn multistep_decays_after_each_milestone_as_pytorch_does() {
+        let recipe: TrainConfig = toml::from_str(
+            r#"epochs = 240
+batch_size = 64
+optimizer = { type = "sgd", lr = 0.05, momentum = 0.9 }
+schedule = { type = "multistep", milestones = [150, 180, 210], gamma = 0.1 }"#,
+        )
+        .unwrap();
+        let lr = |epoch| learning_rate(&recipe, 0, 1, epoch);
+        // PyTorch's MultiStepLR: epochs 0..150 at 0.05, 150..180 at 0.005, ...
+        for (epoch, want) in [
+            (0, 0.05),
+            (149, 0.05),
+            (150, 0.005),
+            (180, 0.0005),
+            (239, 0.00005),
+        ] {
+            assert!(
+                (lr(epoch) - want).abs() < 1e-12,
+                "epoch {epoch}: {}",
+                lr(epoch)
+            );
+        }
+        let bad: std::result::Result<TrainConfig, _> = toml::from_str(
+            r#"epochs = 2
+batch_size = 4
+optimizer = { type = "sgd", lr = 0.05 }
+schedule = { type = "multistep", milestones = [5, 3], gamma = 0.1 }"#,
+        );
+        let bad = bad.unwrap();
+        let e = bad
+            .validate("student.train", &|f, v, r| {
+                crate::error::Error::ConfigValue {
+                    path: "e.toml".into(),
+                    field: f.into(),
+                    value: v,
+                    reason: r.into(),
+                }
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("student.train.schedule.milestones"), "{e}");
+    }
 }
