@@ -433,3 +433,51 @@ fn cifar10_and_cifar100_files_load_with_their_class_names() {
         .to_string();
     assert!(e.contains("test.bin") && e.contains("3074-byte"), "{e}");
 }
+
+/// A store of recorded views on colour images: each view moves the three channel planes
+/// alike, and the teacher's logits on the input rebuilt from a recorded view are the stored
+/// ones, bit for bit (after f16).
+#[test]
+fn recorded_views_of_colour_images_are_the_inputs_their_logits_belong_to() {
+    use distill::classifier::{Classifier, Rows};
+    use distill::pipeline::{
+        load_model, open_soft_labels, record_soft_labels, teacher_path, train_teacher,
+    };
+    use distill::vocab::Role;
+    let (dir, config) = setup_folders("");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[student.train]\n",
+        "[student.train]\naugment = { crop_padding = 2, hflip = true, views = 2 }\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let task = ImageTask::new(Experiment::load(&config).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    let opts = RunOptions::new(&out);
+    train_teacher(&task, &opts).unwrap();
+    let teacher = teacher_path(&out);
+    let store = dir.path().join("store");
+    record_soft_labels(&task, &teacher, &store, (0, 1), &opts).unwrap();
+    let labels = open_soft_labels(&task, &teacher, &store).unwrap();
+    assert_eq!(labels.views_per_sample, 2);
+    let train = &task.splits(Role::Teacher).train;
+    let rows: Vec<usize> = (0..train.len()).collect();
+    let picks: Vec<usize> = rows.iter().map(|i| i % 2).collect();
+    let views: Vec<_> = rows
+        .iter()
+        .zip(&picks)
+        .map(|(&i, &p)| labels.view(i, p))
+        .collect();
+    assert!(views.iter().any(|v| v.dx != 0 || v.dy != 0 || v.flip));
+    let model = load_model(&task, Role::Teacher, &teacher, &opts.device).unwrap();
+    let inputs = train.view_inputs(&rows, &views, &opts.device).unwrap();
+    assert_eq!(inputs.dims(), [train.len(), 3, 8, 8]);
+    let live: Vec<f32> = model.logits(inputs).into_data().try_to_vec().unwrap();
+    let recorded: Vec<f32> = labels
+        .batch_views(&rows, Some(&picks), &opts.device)
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    for (x, y) in live.iter().zip(&recorded) {
+        assert_eq!(half::f16::from_f32(*x).to_f32(), *y);
+    }
+}
