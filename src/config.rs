@@ -787,12 +787,12 @@ impl DataConfig {
             )?;
         }
         if let Some([h, w]) = self.image_size
-            && (h == 0 || w == 0 || h.max(w) > crate::data::idx::MAX_IMAGE_SIDE)
+            && (h == 0 || w == 0 || h.max(w) > crate::limits::MAX_IMAGE_SIDE)
         {
             return Err(bad(
                 "data.image_size",
                 format!("[{h}, {w}]"),
-                &format!("each side must be 1..={}", crate::data::idx::MAX_IMAGE_SIDE),
+                &format!("each side must be 1..={}", crate::limits::MAX_IMAGE_SIDE),
             ));
         }
         if let Some(c) = self.channels

@@ -13,6 +13,8 @@ use crate::vocab::BadField;
 
 /// Widest layer: hidden units, channels, embedding and model widths.
 pub const MAX_WIDTH: usize = 65_536;
+/// Largest image side (IDX dimensions, image folders' `image_size`, cards' input).
+pub const MAX_IMAGE_SIDE: usize = 4096;
 /// Most layers in a list of hidden widths, convolutions in a block, or blocks.
 pub const MAX_LAYERS: usize = 64;
 /// Largest convolution kernel (image and text).

@@ -35,7 +35,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 }
 
 /// Largest image side an IDX file may declare (pixels).
-pub const MAX_IMAGE_SIDE: usize = 4096;
+pub const MAX_IMAGE_SIDE: usize = crate::limits::MAX_IMAGE_SIDE;
 
 /// Largest IDX payload distill reads (bytes): 16 GiB.
 pub const MAX_IDX_BYTES: usize = 16 << 30;
