@@ -636,6 +636,28 @@ impl Experiment {
                 ));
             }
         }
+        // A normalisation must give one value, or one per channel of the images.
+        let channels = self.data.channels_of_format();
+        for (field, n) in [
+            ("data.normalize", self.data.normalize),
+            (
+                "teacher.import.normalize",
+                self.teacher.import.as_ref().map(|i| i.normalize),
+            ),
+        ] {
+            if let Some(n) = n
+                && let Err(reason) = n.check(channels)
+            {
+                return Err(bad(
+                    field,
+                    format!("{{ mean = {}, std = {} }}", n.mean, n.std),
+                    &format!(
+                        "{reason} (data.format = \"{}\" gives {channels}-channel images)",
+                        self.data.format_name()
+                    ),
+                ));
+            }
+        }
         self.student.model.validate("student.model", bad)?;
         self.student.train.validate("student.train", bad)?;
         self.objective.validate(self.data.num_classes, bad)
@@ -703,15 +725,29 @@ impl DataConfig {
         self.validate_format(bad)
     }
 
-    /// The fields each format needs, and none it does not use.
-    fn validate_format(&self, bad: BadField) -> Result<()> {
-        let format = match self.format {
+    /// The format's name in the experiment file.
+    pub fn format_name(&self) -> &'static str {
+        match self.format {
             DataFormat::Idx => "idx",
             DataFormat::Builtin => "builtin",
             DataFormat::Folder => "folder",
             DataFormat::Cifar10 => "cifar10",
             DataFormat::Cifar100 => "cifar100",
-        };
+        }
+    }
+
+    /// The channels of the images this data gives (IDX and the built-in set are grey).
+    pub fn channels_of_format(&self) -> usize {
+        match self.format {
+            DataFormat::Idx | DataFormat::Builtin => 1,
+            DataFormat::Cifar10 | DataFormat::Cifar100 => 3,
+            DataFormat::Folder => self.channels.unwrap_or(3),
+        }
+    }
+
+    /// The fields each format needs, and none it does not use.
+    fn validate_format(&self, bad: BadField) -> Result<()> {
+        let format = self.format_name();
         let needs = |field: &str, present: bool| -> Result<()> {
             if present {
                 Ok(())
@@ -783,7 +819,7 @@ impl DataConfig {
             unused(
                 "data.labels",
                 self.labels.is_some(),
-                format!("{:?}", self.labels),
+                format!("{:?}", self.labels.unwrap_or_default()).to_lowercase(),
             )?;
         }
         if let Some([h, w]) = self.image_size

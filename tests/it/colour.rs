@@ -301,6 +301,10 @@ fn folder_errors_name_the_field_or_the_folder() {
         ("train_images = \"x\"", "data.train_images"),
         ("channels = 2", "data.channels"),
         ("test_fraction = 0.2", "data.test_fraction"),
+        (
+            "normalize = { mean = [0.5, 0.5], std = 0.2 }",
+            "data.normalize",
+        ),
     ] {
         std::fs::write(&config, folder_experiment(extra)).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_distill"))
