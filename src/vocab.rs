@@ -83,11 +83,6 @@ impl PerChannel {
         }
     }
 
-    /// True when one value serves every channel.
-    pub fn is_single(&self) -> bool {
-        self.len == 1
-    }
-
     /// True when it fits images of `channels` channels (one value, or exactly one each).
     pub fn fits(&self, channels: usize) -> bool {
         self.len == 1 || self.len as usize == channels

@@ -132,13 +132,20 @@ pub fn make_batch(
                 None => make_batch_views(data, indices, norm, Some(&views), device),
                 Some(rrc) => {
                     // The resized crops become a batch of their own, then get their views.
-                    let (c, h, w) = (data.channels, data.height, data.width);
-                    let mut cropped = data.subset(indices);
-                    for image in cropped.images.chunks_exact_mut(data.pixels()) {
-                        let crop = rrc.draw(h, w, rng);
-                        let src = image.to_vec();
-                        resized_crop(&src, c, h, w, crop, image);
+                    let (c, h, w, p) = (data.channels, data.height, data.width, data.pixels());
+                    let mut images = vec![0u8; indices.len() * p];
+                    for (&i, out) in indices.iter().zip(images.chunks_exact_mut(p)) {
+                        resized_crop(data.image(i), c, h, w, rrc.draw(h, w, rng), out);
                     }
+                    let cropped = ImageDataset {
+                        images,
+                        labels: indices.iter().map(|&i| data.labels[i]).collect(),
+                        channels: c,
+                        height: h,
+                        width: w,
+                        num_classes: data.num_classes,
+                        normalize: data.normalize,
+                    };
                     let order: Vec<usize> = (0..indices.len()).collect();
                     let mut batch = make_batch_views(&cropped, &order, norm, Some(&views), device);
                     batch.indices = indices.to_vec();

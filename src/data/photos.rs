@@ -121,27 +121,9 @@ pub struct Folder {
     pub from_cache: bool,
 }
 
-/// The class sub-folders of `dir`, in name order.
+/// The class sub-folders of `dir`, in name order: at least 2.
 pub fn class_folders(dir: &Path) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut classes = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            return Err(Error::Data {
-                path: entry.path(),
-                message: "a class folder's name must be UTF-8 (it becomes the class name)".into(),
-            });
-        };
-        if name.starts_with('.') {
-            continue;
-        }
-        if entry.path().is_dir() {
-            classes.push(name.to_string());
-        }
-    }
-    classes.sort();
+    let classes = sub_folders(dir)?;
     if classes.len() < 2 {
         return Err(Error::Data {
             path: dir.to_path_buf(),
@@ -155,6 +137,26 @@ pub fn class_folders(dir: &Path) -> Result<Vec<String>> {
     Ok(classes)
 }
 
+/// The names of the sub-folders of `dir` (hidden ones left out), in name order.
+fn sub_folders(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::Data {
+                path: entry.path(),
+                message: "a class folder's name must be UTF-8 (it becomes the class name)".into(),
+            });
+        };
+        if !name.starts_with('.') && entry.path().is_dir() {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// The image files of each class of `dir` that is one of `classes`, as (file, label) in a
 /// fixed order (class, then file name). A class folder of `dir` not in `classes` is an error.
 fn list_images(
@@ -162,7 +164,7 @@ fn list_images(
     classes: &[String],
     need_every_class: bool,
 ) -> Result<Vec<(PathBuf, u16)>> {
-    let found = class_folders_any(dir)?;
+    let found = sub_folders(dir)?;
     for name in &found {
         if !classes.contains(name) {
             return Err(Error::Data {
@@ -210,20 +212,6 @@ fn list_images(
     Ok(files)
 }
 
-/// Sub-folder names of `dir` (no minimum count).
-fn class_folders_any(dir: &Path) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        if !name.starts_with('.') && entry.path().is_dir() {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
 /// Reads the image folder `dir` with `classes` (the training folder's, in label order):
 /// from the cache when it holds exactly these files at this spec, else by decoding every file
 /// (in parallel, with progress) and then writing the cache.
@@ -242,7 +230,6 @@ pub fn read_folder(
         .map(|d| d.join(format!("{key}.dimg")));
     if spec.cache
         && let Some(path) = &cache_path
-        && path.exists()
         && let Some(folder) = read_cache(path, classes.len(), spec)
     {
         return Ok(folder);

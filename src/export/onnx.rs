@@ -437,10 +437,7 @@ fn resnet(g: &mut Graph, cfg: &ResNetConfig, input: [usize; 3], classes: usize) 
         .map_err(|(f, v, why)| export_error(format!("architecture.{f} = {v}: {why}")))?;
     let [c, h, w] = input;
     survives(h, w, cfg.output_size(h, w), &cfg.describe())?;
-    let (k, stride, pad) = match layout.stem {
-        Stem::Imagenet => (7, 2, 3),
-        Stem::Cifar => (3, 1, 1),
-    };
+    let (k, stride, pad) = layout.stem.conv();
     let mut x = g.conv_with(
         "conv1",
         INPUT_NAME.to_string(),

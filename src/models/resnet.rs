@@ -32,6 +32,16 @@ pub enum Stem {
     Cifar,
 }
 
+impl Stem {
+    /// The stem convolution's `(kernel, stride, padding)`.
+    pub fn conv(self) -> (usize, usize, usize) {
+        match self {
+            Stem::Imagenet => (7, 2, 3),
+            Stem::Cifar => (3, 1, 1),
+        }
+    }
+}
+
 /// Configuration of a [`ResNet`]: a `preset`, or the layout given in full.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,10 +284,7 @@ impl ResNetConfig {
             (s + 2 * pad).saturating_sub(k) / stride + 1
         };
         let mut layers = Vec::new();
-        let (k, stride, pad) = match l.stem {
-            Stem::Imagenet => (7, 2, 3),
-            Stem::Cifar => (3, 1, 1),
-        };
+        let (k, stride, pad) = l.stem.conv();
         let (mut hh, mut ww) = (out(h, k, stride, pad), out(w, k, stride, pad));
         layers.push(2.0 * (hh * ww * c * l.stem_width * k * k) as f64);
         if l.stem == Stem::Imagenet {
@@ -304,10 +311,7 @@ impl ResNetConfig {
     pub fn init(&self, input: [usize; 3], classes: usize, device: &Device) -> ResNet {
         let l = self.resolved();
         let [c, _, _] = input;
-        let (k, stride, pad) = match l.stem {
-            Stem::Imagenet => (7, 2, 3),
-            Stem::Cifar => (3, 1, 1),
-        };
+        let (k, stride, pad) = l.stem.conv();
         let conv1 = conv(c, l.stem_width, k, stride, pad, device);
         let bn1 = BatchNormConfig::new(l.stem_width).init(device);
         let maxpool = (l.stem == Stem::Imagenet).then(|| {
