@@ -15,6 +15,7 @@
 //! - [`config`], [`text::config`], [`tabular`]: the experiment files, validated before any work;
 //! - [`data`], [`text`], [`tabular`]: each kind's own loading, batching and models;
 //! - [`models`]: image architectures (MLP, CNN) and PyTorch import;
+//! - [`kernels`]: distill's own convolution kernels on the flex backend (burn's extension API);
 //! - [`objective`]: the KD loss family behind one enum;
 //! - [`soft_labels`]: the recorded teacher logits (fp16, fingerprinted, sharded);
 //! - [`train`]: the one training loop, checkpoints and resume;
@@ -50,6 +51,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod fsutil;
+pub mod kernels;
 pub mod layout;
 pub mod limits;
 pub mod models;

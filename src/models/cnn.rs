@@ -51,7 +51,7 @@ pub struct ConvUnit {
 
 impl ConvUnit {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = crate::kernels::conv2d(&self.conv, x);
         match &self.norm {
             Some(n) => n.forward(x),
             None => x,
@@ -80,7 +80,7 @@ impl CnnBlock {
         }
         if self.residual {
             let shortcut = match &self.projection {
-                Some(p) => p.forward(input),
+                Some(p) => crate::kernels::conv2d(p, input),
                 None => input,
             };
             x = relu(x + shortcut);

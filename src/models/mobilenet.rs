@@ -357,7 +357,7 @@ impl ConvBn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(crate::kernels::conv2d(&self.conv, x))
     }
 }
 

@@ -396,10 +396,13 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = relu(
+            self.bn1
+                .forward(crate::kernels::conv2d(&self.conv1, x.clone())),
+        );
+        let out = self.bn2.forward(crate::kernels::conv2d(&self.conv2, out));
         let shortcut = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x)),
+            Some(d) => d.bn.forward(crate::kernels::conv2d(&d.conv, x)),
             None => x,
         };
         relu(out + shortcut)
@@ -435,7 +438,10 @@ impl ResNet {
         collect: bool,
     ) -> (Tensor<2>, Vec<NamedFeature>) {
         let mut features = Vec::new();
-        let mut x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let mut x = relu(
+            self.bn1
+                .forward(crate::kernels::conv2d(&self.conv1, images)),
+        );
         if let Some(pool) = &self.maxpool {
             x = pool.forward(x);
         }

@@ -58,7 +58,9 @@ impl Connector {
     /// Maps a student feature into the teacher's space.
     pub fn forward(&self, feature: &Feature) -> Feature {
         match (self, feature) {
-            (Connector::Conv(c), Feature::Map(t)) => Feature::Map(c.forward(t.clone())),
+            (Connector::Conv(c), Feature::Map(t)) => {
+                Feature::Map(crate::kernels::conv2d(c, t.clone()))
+            }
             (Connector::Linear(l), Feature::Vector(t)) => Feature::Vector(l.forward(t.clone())),
             _ => panic!("connector applied to a feature of the other kind"),
         }

@@ -1,0 +1,309 @@
+//! distill's own CPU kernels, added to burn's `flex` backend through burn's public backend
+//! extension API (`#[backend_extension(Flex, Autodiff)]`), not a fork.
+//!
+//! - [`conv`]: 2-D convolution (forward, input and weight gradients) as one GEMM per image and
+//!   group, with our own im2col / col2im and a direct depthwise path.
+//! - [`gemm`]: a bounds-checked front to the `gemm` crate burn-flex itself uses.
+//!
+//! [`conv2d`] is what the models call. On a flex device (with or without autodiff) and f32 it
+//! runs [`ConvBackend::distill_conv2d`]; anywhere else (wgpu, cuda, other dtypes, `Same`
+//! padding) it is burn's own `Conv2d::forward`. Autodiff gets a hand-written backward pass
+//! ([`ConvBackward`]) whose two gradients are the kernels of [`conv`].
+//!
+//! Why: burn-flex 0.22.1 has no `conv2d_x_backward` / `conv2d_weight_backward`, so burn's
+//! generic fallback computes the weight gradient as a convolution of the input with `dy` as a
+//! kernel the size of the image, which dominated the small students' training steps
+//! (`docs/PERFORMANCE.md`).
+
+pub mod conv;
+pub mod gemm;
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, backend_extension,
+};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
+
+pub use conv::ConvSpec;
+
+/// The convolution operations distill adds to burn's backends.
+///
+/// Tensors are NCHW f32; `spec` carries the geometry ([`ConvSpec`]).
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvBackend: Backend {
+    /// `y = x ⊛ weight` (no bias; [`conv2d`] adds it).
+    fn distill_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self>;
+    /// The gradient with respect to `x`, given the output gradient `dy`.
+    fn distill_conv2d_x_grad(
+        weight: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self>;
+    /// The gradient with respect to the weight, given the output gradient `dy`.
+    fn distill_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self>;
+}
+
+/// Run `f` on the f32 elements of `t` in row-major order (copying only when it is a view).
+fn with_f32<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+    match t.as_slice::<f32>() {
+        Some(s) => f(s),
+        None => {
+            let c = t.to_contiguous();
+            f(c.as_slice::<f32>().expect("a contiguous f32 tensor"))
+        }
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+impl ConvBackend for Flex {
+    fn distill_conv2d(x: FlexTensor, weight: FlexTensor, spec: ConvSpec) -> FlexTensor {
+        let y = with_f32(&x, |x| {
+            with_f32(&weight, |w| conv::forward(&spec, x, w, None))
+        });
+        flex_tensor(y, [spec.batch, spec.c_out, spec.out_hw[0], spec.out_hw[1]])
+    }
+
+    fn distill_conv2d_x_grad(weight: FlexTensor, dy: FlexTensor, spec: ConvSpec) -> FlexTensor {
+        let dx = with_f32(&weight, |w| {
+            with_f32(&dy, |dy| conv::backward_x(&spec, w, dy))
+        });
+        flex_tensor(dx, [spec.batch, spec.c_in, spec.in_hw[0], spec.in_hw[1]])
+    }
+
+    fn distill_conv2d_weight_grad(x: FlexTensor, dy: FlexTensor, spec: ConvSpec) -> FlexTensor {
+        let dw = with_f32(&x, |x| {
+            with_f32(&dy, |dy| conv::backward_weight(&spec, x, dy))
+        });
+        flex_tensor(
+            dw,
+            [
+                spec.c_out,
+                spec.c_in / spec.groups,
+                spec.kernel[0],
+                spec.kernel[1],
+            ],
+        )
+    }
+}
+
+/// The backward pass of [`ConvBackend::distill_conv2d`] under autodiff: `dx` and `dW` from the
+/// kernels of [`conv`], each only when its input needs a gradient.
+#[derive(Debug)]
+pub struct ConvBackward;
+
+impl<B: ConvBackend> Backward<B, 2> for ConvBackward {
+    type State = (NodeId, NodeId, ConvSpec);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x_state, w_state, spec) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::distill_conv2d_x_grad(w, dy.clone(), spec));
+        }
+        if let Some(node) = node_w {
+            grads.register::<B>(node.id, B::distill_conv2d_weight_grad(x, dy, spec));
+        }
+    }
+}
+
+impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
+    fn distill_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        match ConvBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let w_state = prep.checkpoint(&weight);
+                let y = B::distill_conv2d(x.into_primitive(), weight.into_primitive(), spec);
+                prep.finish((x_state, w_state, spec), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::distill_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                spec,
+            )),
+        }
+    }
+
+    // The gradients themselves are not differentiated again (first-order autodiff only, as in
+    // burn): they run on the inner backend and come back untracked.
+    fn distill_conv2d_x_grad(
+        weight: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::distill_conv2d_x_grad(
+            weight.into_primitive(),
+            dy.into_primitive(),
+            spec,
+        ))
+    }
+
+    fn distill_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::distill_conv2d_weight_grad(
+            x.into_primitive(),
+            dy.into_primitive(),
+            spec,
+        ))
+    }
+}
+
+/// Whether `device` runs on burn's flex backend (directly or under autodiff).
+pub fn is_flex(device: &Device) -> bool {
+    matches!(
+        device.as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    )
+}
+
+/// The geometry of `conv` applied to `x`, or `None` where distill's kernels do not apply
+/// (`Same` padding, shapes that do not fit).
+pub fn conv_spec(conv: &Conv2d, x_dims: [usize; 4]) -> Option<ConvSpec> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return None,
+    };
+    ConvSpec::new(
+        x_dims,
+        conv.weight.shape().dims(),
+        conv.stride,
+        padding,
+        conv.dilation,
+        conv.groups,
+    )
+}
+
+/// Whether distill's own kernels are on: yes, unless the environment says `DISTILL_CONV=burn`
+/// (burn's convolution everywhere, for A/B measurements or as an escape hatch). Read once.
+pub fn own_kernels() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| match std::env::var("DISTILL_CONV") {
+        Ok(v) if v == "burn" => false,
+        Ok(v) if v == "distill" || v.is_empty() => true,
+        Ok(v) => {
+            tracing::warn!(
+                "DISTILL_CONV={v:?} is neither \"distill\" nor \"burn\"; using distill's kernels"
+            );
+            true
+        }
+        Err(_) => true,
+    })
+}
+
+/// `conv.forward(x)`, through distill's kernels on the flex backend.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let spec = match conv_spec(conv, x.dims()) {
+        Some(spec) if own_kernels() && is_flex(&x.device()) && x.dtype() == DType::F32 => spec,
+        _ => return conv.forward(x),
+    };
+    let weight = conv.weight.val();
+    if weight.dtype() != DType::F32 {
+        return conv.forward(x);
+    }
+    let y = Tensor::<4>::from_dispatch(<Dispatch as ConvBackend>::distill_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        spec,
+    ));
+    match &conv.bias {
+        Some(bias) => y + bias.val().reshape([1, spec.c_out as i32, 1, 1]),
+        None => y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::Distribution;
+
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    /// Forward and both gradients against burn's own `Conv2d` (burn's generic fallback on flex).
+    #[test]
+    fn matches_burns_conv2d_forward_and_gradients() {
+        let device = Device::flex().autodiff();
+        for (cin, cout, k, s, p, g, bias) in [
+            (3, 8, 3, 1, 1, 1, true),
+            (4, 6, 5, 2, 2, 2, false),
+            (6, 6, 3, 2, 1, 6, false),
+            (4, 8, 1, 1, 0, 1, true),
+        ] {
+            let conv = Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_groups(g)
+                .with_bias(bias)
+                .init(&device);
+            let x = Tensor::<4>::random([3, cin, 9, 8], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let ours = conv2d(&conv, x.clone());
+            let theirs = conv.forward(x.clone());
+            assert!(max_diff(ours.clone(), theirs.clone()) < 1e-4);
+            let target = Tensor::<4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let g_ours = (ours * target.clone()).sum().backward();
+            let g_theirs = (theirs * target).sum().backward();
+            let dx = |g| x.grad(g).unwrap();
+            assert!(max_diff(dx(&g_ours), dx(&g_theirs)) < 1e-3, "dx");
+            let w = &conv.weight;
+            let dw = |g| w.val().grad(g).unwrap();
+            assert!(max_diff(dw(&g_ours), dw(&g_theirs)) < 1e-3, "dw");
+            if let Some(b) = &conv.bias {
+                let db = |g| b.val().grad(g).unwrap().reshape([1, 1, 1, cout as i32]);
+                assert!(max_diff(db(&g_ours), db(&g_theirs)) < 1e-3, "db");
+            }
+        }
+    }
+
+    #[test]
+    fn same_padding_falls_back_to_burn() {
+        let device = Device::flex();
+        let conv = Conv2dConfig::new([2, 3], [3, 3])
+            .with_padding(PaddingConfig2d::Same)
+            .init(&device);
+        let x = Tensor::<4>::ones([1, 2, 5, 5], &device);
+        assert!(conv_spec(&conv, x.dims()).is_none());
+        assert_eq!(conv2d(&conv, x).dims(), [1, 3, 5, 5]);
+    }
+}
