@@ -4,6 +4,7 @@
 //! - [`conv`]: 2-D convolution (forward, input and weight gradients) as one GEMM per image and
 //!   group, with our own im2col / col2im and a direct depthwise path.
 //! - [`gemm`]: a bounds-checked front to the `gemm` crate burn-flex itself uses.
+//! - [`optim`]: a fused Adam step, bit-for-bit burn-optim's update in one pass.
 //!
 //! [`conv2d`] is what the models call. On a flex device (with or without autodiff) and f32 it
 //! runs [`ConvBackend::distill_conv2d`]; anywhere else (wgpu, cuda, other dtypes, `Same`
@@ -17,6 +18,7 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod optim;
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::objective::{Connector, Discriminator, Extras, Objective, discriminator_loss};
 use crate::soft_labels::SoftLabels;
 use crate::vocab::{Feature, NamedFeature};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use std::collections::BTreeMap;
 
@@ -111,7 +111,7 @@ impl<'a, M: Classifier> Distiller<'a, M> {
             .map(|(hidden, lr, steps)| Adversary {
                 state: (
                     Discriminator::new(classes, hidden, ad),
-                    AdamConfig::new().init(),
+                    crate::kernels::optim::FusedAdam::new(None).init(),
                 ),
                 lr,
                 steps,
