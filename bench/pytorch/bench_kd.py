@@ -187,6 +187,31 @@ def student_epoch(mode, quick, n=12_800, batch=128):
     return timed(f"epoch_{mode}", epoch, warmup, runs, samples=n)
 
 
+def conv_layer(name, batch, cin, cout, side, quick, block=False):
+    """One 3x3 conv (padding 1, bias), or a residual block of two, forward and backward.
+
+    The same as distill's ``conv_*`` / ``resnet_block_b32`` workloads: ``y = conv(x)`` (or
+    ``relu(x + conv2(relu(conv1(x))))``), ``loss = (y * g).sum()`` for a fixed random ``g``,
+    then the gradients of the input and the weights.
+    """
+    c1 = torch.nn.Conv2d(cin, cout, 3, padding=1)
+    c2 = torch.nn.Conv2d(cout, cout, 3, padding=1)
+    x = torch.randn(batch, cin, side, side, requires_grad=True)
+    g = torch.randn(batch, cout, side, side)
+
+    def step():
+        for p in (*c1.parameters(), *c2.parameters()):
+            p.grad = None
+        x.grad = None
+        y = c1(x)
+        if block:
+            y = torch.relu(x + c2(torch.relu(y)))
+        (y * g).sum().backward()
+
+    warmup, runs = (3, 10) if quick else (10, 50)
+    return timed(name, step, warmup, runs, samples=batch)
+
+
 WORKLOADS = {
     **{f"{k}_kd_train_b128": (lambda q, k=k: kd_train_step(k, q)) for k in MODELS},
     **{f"{k}_infer_b1": (lambda q, k=k: infer(k, 1, q)) for k in MODELS},
@@ -195,6 +220,10 @@ WORKLOADS = {
     "epoch_plain": lambda q: student_epoch("plain", q),
     "epoch_offline_kd": lambda q: student_epoch("offline_kd", q),
     "epoch_online_kd": lambda q: student_epoch("online_kd", q),
+    "conv_student1_b128": lambda q: conv_layer("conv_student1_b128", 128, 1, 8, 28, q),
+    "conv_student2_b128": lambda q: conv_layer("conv_student2_b128", 128, 8, 16, 14, q),
+    "conv_teacher2_b128": lambda q: conv_layer("conv_teacher2_b128", 128, 32, 64, 14, q),
+    "resnet_block_b32": lambda q: conv_layer("resnet_block_b32", 32, 64, 64, 16, q, block=True),
 }
 
 

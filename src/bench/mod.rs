@@ -130,6 +130,38 @@ pub const WORKLOADS: &[&str] = &[
     "epoch_plain",
     "epoch_offline_kd",
     "epoch_online_kd",
+    "conv_student1_b128",
+    "conv_student2_b128",
+    "conv_teacher2_b128",
+    "resnet_block_b32",
+];
+
+/// A convolution layer timed alone: (name, batch, in channels, out channels, side, what).
+const CONV_LAYERS: &[(&str, usize, usize, usize, usize, &str)] = &[
+    (
+        "conv_student1_b128",
+        128,
+        1,
+        8,
+        28,
+        "the example student's first conv, 3x3 1->8 at 28x28",
+    ),
+    (
+        "conv_student2_b128",
+        128,
+        8,
+        16,
+        14,
+        "the example student's second conv, 3x3 8->16 at 14x14",
+    ),
+    (
+        "conv_teacher2_b128",
+        128,
+        32,
+        64,
+        14,
+        "the example teacher's second conv, 3x3 32->64 at 14x14",
+    ),
 ];
 
 /// The reference MLP: 784-1200-1200-10.
@@ -424,6 +456,69 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// One 3×3, stride-1, padding-1 convolution (with bias), or a residual block of two, timed
+    /// forward and backward: `y = conv(x)`, `loss = Σ y·g` for a fixed random `g`, gradients
+    /// of the input and the weights.
+    fn conv_layer(
+        &mut self,
+        name: &str,
+        batch: usize,
+        [cin, cout]: [usize; 2],
+        side: usize,
+        what: &str,
+        block: bool,
+    ) -> Result<()> {
+        use burn::nn::PaddingConfig2d;
+        use burn::nn::conv::Conv2dConfig;
+        use burn::tensor::activation::relu;
+        if !self.wanted(name) {
+            return Ok(());
+        }
+        let (warmup, runs) = self.reps((10, 50), (2, 5));
+        let ad = self.device.clone().autodiff();
+        self.device.seed(SEED);
+        let make = |i: usize| {
+            Conv2dConfig::new([if i == 0 { cin } else { cout }, cout], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&ad)
+        };
+        let (c1, c2) = (make(0), make(1));
+        let x = Tensor::<4>::random(
+            [batch, cin, side, side],
+            Distribution::Normal(0.0, 1.0),
+            &ad,
+        )
+        .require_grad();
+        let g = Tensor::<4>::random(
+            [batch, cout, side, side],
+            Distribution::Normal(0.0, 1.0),
+            &ad,
+        );
+        let times = time_runs(warmup, runs, || {
+            let y = crate::kernels::conv2d(&c1, x.clone());
+            let y = if block {
+                relu(x.clone() + crate::kernels::conv2d(&c2, relu(y)))
+            } else {
+                y
+            };
+            let grads = (y * g.clone()).sum().backward();
+            let _ = x.grad(&grads).map(|t| t.into_data());
+            Ok(())
+        })?;
+        let convs = if block { 2.0 } else { 1.0 };
+        // forward 2·k²·cin·cout per output position, backward twice that
+        let flops = convs * 3.0 * 2.0 * 9.0 * (cin * cout * side * side * batch) as f64;
+        self.push(
+            name,
+            format!("{what}: forward and backward (input and weight gradients) at batch {batch}"),
+            times,
+            batch,
+            false,
+            Some(flops),
+        );
+        Ok(())
+    }
+
     /// Records the example teacher's logits for `data` into `dir`, streaming (one pass).
     fn record_once(&self, data: &ImageDataset, dir: &Path, provenance: &Provenance) -> Result<()> {
         self.device.seed(SEED);
@@ -682,6 +777,17 @@ pub fn run(opts: &BenchOptions, device: &Device) -> Result<BenchReport> {
     )?;
     r.record()?;
     r.epochs()?;
+    for &(name, batch, cin, cout, side, what) in CONV_LAYERS {
+        r.conv_layer(name, batch, [cin, cout], side, what, false)?;
+    }
+    r.conv_layer(
+        "resnet_block_b32",
+        32,
+        [64, 64],
+        16,
+        "a ResNet basic block without BatchNorm, relu(x + conv3x3(relu(conv3x3(x)))), 64 channels at 16x16",
+        true,
+    )?;
     Ok(BenchReport {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),
         threads,

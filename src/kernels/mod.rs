@@ -5,6 +5,8 @@
 //!   group, with our own im2col / col2im and a direct depthwise path.
 //! - [`gemm`]: a bounds-checked front to the `gemm` crate burn-flex itself uses.
 //! - [`optim`]: a fused Adam step, bit-for-bit burn-optim's update in one pass.
+//! - [`pool`]: max pooling whose backward pass recomputes each window's winner (no index
+//!   tensor, no scatter).
 //!
 //! [`conv2d`] is what the models call. On a flex device (with or without autodiff) and f32 it
 //! runs [`ConvBackend::distill_conv2d`]; anywhere else (wgpu, cuda, other dtypes, `Same`
@@ -19,6 +21,7 @@
 pub mod conv;
 pub mod gemm;
 pub mod optim;
+pub mod pool;
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -32,10 +35,12 @@ use burn::backend::{
 };
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
 pub use conv::ConvSpec;
+pub use pool::PoolSpec;
 
 /// The convolution operations distill adds to burn's backends.
 ///
@@ -188,6 +193,119 @@ impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
     }
 }
 
+/// The max pooling distill adds to burn's backends (NCHW f32, no padding).
+#[backend_extension(Flex, Autodiff)]
+pub trait PoolBackend: Backend {
+    /// Each window's maximum.
+    fn distill_max_pool2d(x: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
+    /// The gradient with respect to `x`, given the output gradient `dy`.
+    fn distill_max_pool2d_x_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        spec: PoolSpec,
+    ) -> FloatTensor<Self>;
+}
+
+impl PoolBackend for Flex {
+    fn distill_max_pool2d(x: FlexTensor, spec: PoolSpec) -> FlexTensor {
+        let [n, c, _, _] = x_dims(&x);
+        let y = with_f32(&x, |x| pool::forward(&spec, x));
+        flex_tensor(y, [n, c, spec.out_hw[0], spec.out_hw[1]])
+    }
+
+    fn distill_max_pool2d_x_grad(x: FlexTensor, dy: FlexTensor, spec: PoolSpec) -> FlexTensor {
+        let dims = x_dims(&x);
+        let dx = with_f32(&x, |x| with_f32(&dy, |dy| pool::backward(&spec, x, dy)));
+        flex_tensor(dx, dims)
+    }
+}
+
+fn x_dims(x: &FlexTensor) -> [usize; 4] {
+    let s = x.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// The backward pass of [`PoolBackend::distill_max_pool2d`] under autodiff.
+#[derive(Debug)]
+pub struct PoolBackward;
+
+impl<B: PoolBackend> Backward<B, 1> for PoolBackward {
+    type State = (NodeId, PoolSpec);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x_state, spec) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::distill_max_pool2d_x_grad(x, dy, spec));
+        }
+    }
+}
+
+impl<B: PoolBackend, C: CheckpointStrategy> PoolBackend for Autodiff<B, C> {
+    fn distill_max_pool2d(x: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        match PoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                prep.finish(
+                    (x_state, spec),
+                    B::distill_max_pool2d(x.into_primitive(), spec),
+                )
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::distill_max_pool2d(x.into_primitive(), spec))
+            }
+        }
+    }
+
+    // First-order only, as for the convolution.
+    fn distill_max_pool2d_x_grad(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        spec: PoolSpec,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::distill_max_pool2d_x_grad(
+            x.into_primitive(),
+            dy.into_primitive(),
+            spec,
+        ))
+    }
+}
+
+/// `pool.forward(x)`, through distill's kernel on the flex backend (no padding, dilation 1,
+/// floor mode; anything else is burn's own).
+pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let plain = matches!(pool.padding, PaddingConfig2d::Valid)
+        || matches!(pool.padding, PaddingConfig2d::Explicit(0, 0, 0, 0));
+    let spec = match PoolSpec::new(x.dims(), pool.kernel_size, pool.stride) {
+        Some(spec)
+            if plain
+                && pool.dilation == [1, 1]
+                && !pool.ceil_mode
+                && own_kernels()
+                && is_flex(&x.device())
+                && x.dtype() == DType::F32 =>
+        {
+            spec
+        }
+        _ => return pool.forward(x),
+    };
+    Tensor::<4>::from_dispatch(<Dispatch as PoolBackend>::distill_max_pool2d(
+        x.into_dispatch(),
+        spec,
+    ))
+}
+
 /// Whether `device` runs on burn's flex backend (directly or under autodiff).
 pub fn is_flex(device: &Device) -> bool {
     matches!(
@@ -295,6 +413,24 @@ mod tests {
                 let db = |g| b.val().grad(g).unwrap().reshape([1, 1, 1, cout as i32]);
                 assert!(max_diff(db(&g_ours), db(&g_theirs)) < 1e-3, "db");
             }
+        }
+    }
+
+    #[test]
+    fn max_pooling_matches_burn_forward_and_gradient() {
+        use burn::nn::pool::MaxPool2dConfig;
+        let device = Device::flex().autodiff();
+        for (k, s, side) in [(2, 2, 8), (2, 2, 7), (3, 2, 9), (3, 1, 6)] {
+            let pool = MaxPool2dConfig::new([k, k]).with_strides([s, s]).init();
+            let x =
+                Tensor::<4>::random([3, 4, side, side], Distribution::Normal(0.0, 1.0), &device)
+                    .require_grad();
+            let (ours, theirs) = (max_pool2d(&pool, x.clone()), pool.forward(x.clone()));
+            assert_eq!(max_diff(ours.clone(), theirs.clone()), 0.0);
+            let target = Tensor::<4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let g_ours = (ours * target.clone()).sum().backward();
+            let g_theirs = (theirs * target).sum().backward();
+            assert!(max_diff(x.grad(&g_ours).unwrap(), x.grad(&g_theirs).unwrap()) < 1e-6);
         }
     }
 

@@ -183,7 +183,7 @@ impl Cnn {
                     value: Feature::Map(x.clone()),
                 });
             }
-            x = self.pool.forward(x);
+            x = crate::kernels::max_pool2d(&self.pool, x);
         }
         let mut v: Tensor<2> = x.flatten(1, 3);
         for (i, layer) in self.hidden.iter().enumerate() {
