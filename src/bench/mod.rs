@@ -850,7 +850,9 @@ mod tests {
                 "teacher_record",
                 "epoch_plain",
                 "epoch_offline_kd",
-                "epoch_online_kd"
+                "epoch_online_kd",
+                "conv_student1_b128",
+                "conv_student2_b128",
             ]
         );
         for w in &report.workloads {
