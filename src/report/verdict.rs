@@ -21,6 +21,10 @@ pub struct Verdict {
     /// The larger of the two students' seed standard deviations on the test set (0 with one
     /// seed).
     pub seed_spread: f64,
+    /// The standard error of `difference_decided` over the seeds, `√((s²_KD + s²_noKD) / n)`
+    /// (0 with one seed): the KD student is shipped only when it is ahead by more than this.
+    #[serde(default)]
+    pub decided_noise: f64,
     /// The KD student's mean test accuracy over the teacher's.
     pub accuracy_kept: f64,
     /// Teacher parameters over student parameters.
@@ -38,6 +42,15 @@ pub struct Verdict {
 /// Points (of accuracy) by which the teacher must beat the no-KD student on validation to count
 /// as clearly better.
 pub const CLEAR_TEACHER_MARGIN: f64 = 0.01;
+
+/// The standard error of a difference of two means over `n` seeds each (0 when `n < 2`).
+pub fn difference_noise(a: &Stat, b: &Stat, n: usize) -> f64 {
+    if n < 2 {
+        0.0
+    } else {
+        ((a.std * a.std + b.std * b.std) / n as f64).sqrt()
+    }
+}
 
 /// The verdict from the students' summaries over seeds and the models' reports; `validation`
 /// says whether the students' monitor accuracies are on a validation split (else the test set
@@ -64,8 +77,12 @@ pub fn verdict(
     let difference_decided = kd_sel.mean - base_sel.mean;
     let difference_test = kd.accuracy.mean - base.accuracy.mean;
     let seed_spread = kd.accuracy.std.max(base.accuracy.std);
-    let ship_kd = difference_decided > 0.0;
-    let seeds = kd.seeds.len();
+    let seeds = kd.seeds.len().min(base.seeds.len());
+    // KD costs a teacher and a recording; a gain within the seeds' noise is not a gain, so the
+    // student trained alone is recommended then (issue 15: never ship a KD student that is
+    // worse by chance).
+    let decided_noise = difference_noise(kd_sel, base_sel, seeds);
+    let ship_kd = difference_decided > decided_noise;
     let pts = |x: f64| 100.0 * x;
     let mut lines = Vec::new();
     let spread_note = if seeds < 2 {
@@ -92,6 +109,14 @@ pub fn verdict(
             pts(difference_decided),
             kd_sel.pct(),
             base_sel.pct()
+        ));
+    } else if difference_decided > 0.0 {
+        lines.push(format!(
+            "**Ship the no-KD student: distillation's gain is within the noise here.** On {set_name} the KD student is {:+.2} points ahead ({} against {}), no more than the standard error of that difference over {seeds} seeds (±{:.2}); the student trained alone is as good and needs no teacher.",
+            pts(difference_decided),
+            kd_sel.pct(),
+            base_sel.pct(),
+            pts(decided_noise)
         ));
     } else {
         lines.push(format!(
@@ -140,6 +165,7 @@ pub fn verdict(
         difference_decided,
         difference_test,
         seed_spread,
+        decided_noise,
         accuracy_kept,
         params_ratio,
         latency_ratio,
@@ -227,6 +253,18 @@ mod tests {
             w.contains("not clearly better") && w.contains("89.50%"),
             "{w}"
         );
+        // Ahead on validation, but by less than the noise over the seeds: no KD, said why.
+        let (s, m) = inputs(&[0.90, 0.93], &[0.89, 0.915]);
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95)).unwrap();
+        let noise = ((0.03f64.powi(2) / 2.0 + 0.025f64.powi(2) / 2.0) / 2.0).sqrt();
+        assert!(
+            (v.decided_noise - noise).abs() < 1e-9,
+            "{}",
+            v.decided_noise
+        );
+        assert!(v.difference_decided > 0.0 && v.difference_decided < v.decided_noise);
+        assert_eq!(v.ship, "student_baseline");
+        assert!(v.lines[0].contains("within the noise"), "{}", v.lines[0]);
         // Without a validation split the fallback says what it flatters.
         let v = verdict(&s, &m, None, None).unwrap();
         assert!(v.decided_on.contains("test set") && v.decided_on.contains("flatters"));
