@@ -265,8 +265,16 @@ pub fn forward(spec: &ConvSpec, x: &[f32], weight: &[f32], bias: Option<&[f32]>)
     }
     let (k, p, cig, cog) = (spec.k(), spec.p(), spec.c_in_g(), spec.c_out_g());
     let x_img = spec.c_in * spec.in_plane();
+    if let Some(b) = bias {
+        assert_eq!(b.len(), spec.c_out);
+    }
     if spec.is_depthwise() {
         depthwise_forward(spec, x, weight, &mut y);
+        if let Some(b) = bias {
+            y.par_chunks_mut(p)
+                .enumerate()
+                .for_each(|(i, plane)| plane.iter_mut().for_each(|v| *v += b[i % spec.c_out]));
+        }
     } else {
         let scratch = if spec.is_pointwise() { 0 } else { k * p };
         per_image(
@@ -283,23 +291,28 @@ pub fn forward(spec: &ConvSpec, x: &[f32], weight: &[f32], bias: Option<&[f32]>)
                         im2col(spec, x_g, col);
                         &col[..]
                     };
+                    let y_g = &mut y_n[g * cog * p..(g + 1) * cog * p];
+                    // The bias goes in first and the product is added onto it: no extra pass.
+                    let accumulate = match bias {
+                        Some(b) => {
+                            for (o, plane) in y_g.chunks_mut(p).enumerate() {
+                                plane.fill(b[g * cog + o]);
+                            }
+                            Accumulate::Add
+                        }
+                        None => Accumulate::Overwrite,
+                    };
                     sgemm(
                         (cog, p, k),
-                        &mut y_n[g * cog * p..(g + 1) * cog * p],
+                        y_g,
                         Mat::rows(&weight[g * cog * k..(g + 1) * cog * k], k),
                         Mat::rows(rhs, p),
-                        Accumulate::Overwrite,
+                        accumulate,
                         inner,
                     );
                 }
             },
         );
-    }
-    if let Some(b) = bias {
-        assert_eq!(b.len(), spec.c_out);
-        y.par_chunks_mut(p)
-            .enumerate()
-            .for_each(|(i, plane)| plane.iter_mut().for_each(|v| *v += b[i % spec.c_out]));
     }
     y
 }

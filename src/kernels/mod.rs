@@ -47,12 +47,21 @@ pub use pool::PoolSpec;
 /// Tensors are NCHW f32; `spec` carries the geometry ([`ConvSpec`]).
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvBackend: Backend {
-    /// `y = x ⊛ weight` (no bias; [`conv2d`] adds it).
+    /// `y = x ⊛ weight`, for a convolution without bias.
     fn distill_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         spec: ConvSpec,
     ) -> FloatTensor<Self>;
+    /// `y = x ⊛ weight + bias`, the bias added in the same pass.
+    fn distill_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self>;
+    /// The gradient with respect to the bias: `dy` summed over the batch and positions.
+    fn distill_conv2d_bias_grad(dy: FloatTensor<Self>, spec: ConvSpec) -> FloatTensor<Self>;
     /// The gradient with respect to `x`, given the output gradient `dy`.
     fn distill_conv2d_x_grad(
         weight: FloatTensor<Self>,
@@ -88,6 +97,25 @@ impl ConvBackend for Flex {
             with_f32(&weight, |w| conv::forward(&spec, x, w, None))
         });
         flex_tensor(y, [spec.batch, spec.c_out, spec.out_hw[0], spec.out_hw[1]])
+    }
+
+    fn distill_conv2d_bias(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        spec: ConvSpec,
+    ) -> FlexTensor {
+        let y = with_f32(&x, |x| {
+            with_f32(&weight, |w| {
+                with_f32(&bias, |b| conv::forward(&spec, x, w, Some(b)))
+            })
+        });
+        flex_tensor(y, [spec.batch, spec.c_out, spec.out_hw[0], spec.out_hw[1]])
+    }
+
+    fn distill_conv2d_bias_grad(dy: FlexTensor, spec: ConvSpec) -> FlexTensor {
+        let db = with_f32(&dy, |dy| conv::backward_bias(&spec, dy));
+        FlexTensor::from_data(TensorData::new(db, [spec.c_out]))
     }
 
     fn distill_conv2d_x_grad(weight: FlexTensor, dy: FlexTensor, spec: ConvSpec) -> FlexTensor {
@@ -141,7 +169,73 @@ impl<B: ConvBackend> Backward<B, 2> for ConvBackward {
     }
 }
 
+/// The backward pass of [`ConvBackend::distill_conv2d_bias`]: [`ConvBackward`]'s two gradients
+/// and the bias's.
+#[derive(Debug)]
+pub struct ConvBiasBackward;
+
+impl<B: ConvBackend> Backward<B, 3> for ConvBiasBackward {
+    type State = (NodeId, NodeId, ConvSpec);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x_state, w_state, spec) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_state);
+        if let Some(node) = node_b {
+            grads.register::<B>(node.id, B::distill_conv2d_bias_grad(dy.clone(), spec));
+        }
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::distill_conv2d_x_grad(w, dy.clone(), spec));
+        }
+        if let Some(node) = node_w {
+            grads.register::<B>(node.id, B::distill_conv2d_weight_grad(x, dy, spec));
+        }
+    }
+}
+
 impl<B: ConvBackend, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
+    fn distill_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        match ConvBiasBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let w_state = prep.checkpoint(&weight);
+                let y = B::distill_conv2d_bias(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                    spec,
+                );
+                prep.finish((x_state, w_state, spec), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::distill_conv2d_bias(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                spec,
+            )),
+        }
+    }
+
+    fn distill_conv2d_bias_grad(dy: FloatTensor<Self>, spec: ConvSpec) -> FloatTensor<Self> {
+        Self::from_inner(B::distill_conv2d_bias_grad(dy.into_primitive(), spec))
+    }
+
     fn distill_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -359,15 +453,23 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if weight.dtype() != DType::F32 {
         return conv.forward(x);
     }
-    let y = Tensor::<4>::from_dispatch(<Dispatch as ConvBackend>::distill_conv2d(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        spec,
-    ));
-    match &conv.bias {
-        Some(bias) => y + bias.val().reshape([1, spec.c_out as i32, 1, 1]),
-        None => y,
-    }
+    let y = match &conv.bias {
+        Some(bias) if bias.val().dtype() == DType::F32 => {
+            <Dispatch as ConvBackend>::distill_conv2d_bias(
+                x.into_dispatch(),
+                weight.into_dispatch(),
+                bias.val().into_dispatch(),
+                spec,
+            )
+        }
+        Some(_) => return conv.forward(x),
+        None => <Dispatch as ConvBackend>::distill_conv2d(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            spec,
+        ),
+    };
+    Tensor::<4>::from_dispatch(y)
 }
 
 #[cfg(test)]
