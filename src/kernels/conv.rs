@@ -653,7 +653,8 @@ mod tests {
     #[test]
     fn shapes_of_the_example_models_match_the_definition() {
         // (x, weight, stride, padding, dilation, groups)
-        let cases: &[([usize; 4], [usize; 4], usize, usize, usize, usize)] = &[
+        type Case = ([usize; 4], [usize; 4], usize, usize, usize, usize);
+        let cases: &[Case] = &[
             ([3, 1, 8, 8], [4, 1, 3, 3], 1, 1, 1, 1),
             ([2, 3, 7, 6], [5, 3, 5, 5], 1, 2, 1, 1),
             ([2, 4, 9, 9], [6, 4, 3, 3], 2, 1, 1, 1),

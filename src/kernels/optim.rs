@@ -85,7 +85,8 @@ fn adam_kernel(
             for i in 0..p.len() {
                 let mut grad = g[i];
                 if let Some(penalty) = penalty {
-                    grad = p[i] * penalty + grad;
+                    // burn: p·penalty + grad (f32 addition commutes exactly)
+                    grad += p[i] * penalty;
                 }
                 if first {
                     m[i] = grad * factor_1;
