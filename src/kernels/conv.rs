@@ -161,7 +161,7 @@ fn threads() -> usize {
 /// Fill `col[K, P]` from one image's channels of one group (`x_g`: `C_in/g` planes).
 fn im2col(spec: &ConvSpec, x_g: &[f32], col: &mut [f32]) {
     let [kh, kw] = spec.kernel;
-    let [oh, ow] = spec.out_hw;
+    let [_, ow] = spec.out_hw;
     let [_, w] = spec.in_hw;
     let plane = spec.in_plane();
     let p = spec.p();
@@ -192,7 +192,6 @@ fn im2col(spec: &ConvSpec, x_g: &[f32], col: &mut [f32]) {
                         }
                     }
                 }
-                let _ = oh;
             }
         }
     }
