@@ -84,6 +84,7 @@ fn folder_accuracy(onnx: &str, folder: &str, weights: &str) -> TractResult<()> {
         on_bad_image: distill::config::BadImagePolicy::Fail,
         cache: false,
         cache_dir: None,
+        memory_limit: None,
     };
     let data = read_folder(
         std::path::Path::new(folder),

@@ -95,9 +95,57 @@ impl MemoryEstimate {
     }
 }
 
-/// Bytes this process may use: `DISTILL_MEMORY_BYTES` when set, otherwise `MemAvailable` of
-/// `/proc/meminfo`; `None` when neither can be read (then no model is refused for its size).
+/// The memory budget set on the command line (`--memory`), for the whole process.
+static MEMORY_BUDGET: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+
+/// Sets the memory budget (`--memory`) for the rest of the process; a second call is ignored.
+pub fn set_memory_budget(bytes: u128) {
+    let _ = MEMORY_BUDGET.set(bytes);
+}
+
+/// Most bytes of decoded pixels an image set keeps in memory: half of [`available_bytes`]; a
+/// larger set is read from its cache file as batches need it.
+pub fn pixel_memory_limit() -> Option<u128> {
+    available_bytes().map(|b| b / 2)
+}
+
+/// Parses a memory size: bytes, or a number with a unit (`K`, `M`, `G`, `T`, with or without
+/// `iB`/`B`, binary multiples), e.g. `512MiB`, `2G`, `1.5GiB`.
+pub fn parse_size(text: &str) -> std::result::Result<u128, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size: write bytes or e.g. 512MiB, 2GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => {
+            return Err(format!(
+                "'{text}': unknown unit '{other}' (use B, KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    let bytes = value * (1u64 << shift) as f64;
+    if !(1.0..=1e18).contains(&bytes) {
+        return Err(format!("'{text}' is not a usable memory size"));
+    }
+    Ok(bytes as u128)
+}
+
+/// Bytes this process may use: the `--memory` budget when set, else `DISTILL_MEMORY_BYTES`,
+/// otherwise `MemAvailable` of `/proc/meminfo`; `None` when none can be read (then no model is
+/// refused for its size, and every image set is held in memory).
 pub fn available_bytes() -> Option<u128> {
+    if let Some(&b) = MEMORY_BUDGET.get() {
+        return Some(b);
+    }
     if let Ok(v) = std::env::var("DISTILL_MEMORY_BYTES") {
         return v.trim().parse().ok();
     }
@@ -167,6 +215,19 @@ mod tests {
         assert_eq!(e.params, 785 * 64 + 65 * 10);
         assert_eq!(e.activations_per_sample, 74);
         assert_eq!(e.training_bytes(2), 16 * e.params + 12 * 74 * 2);
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units_and_bad_ones_are_named() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size(" 1.5 GiB "), Ok(3 << 29));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        for bad in ["", "MiB", "12 apples", "-1G", "0", "1e400"] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(e.contains(bad.trim()) || bad.is_empty(), "{bad}: {e}");
+        }
     }
 
     #[test]

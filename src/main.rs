@@ -12,8 +12,10 @@ mod cli;
 
 fn main() -> ExitCode {
     #[cfg(not(feature = "system-allocator"))]
-    keep_freed_memory();
-    cli::main()
+    let unbounded: fn() = keep_freed_memory;
+    #[cfg(feature = "system-allocator")]
+    let unbounded: fn() = || {};
+    cli::main(unbounded)
 }
 
 /// Turns off mimalloc's purging of freed memory, unless `MIMALLOC_PURGE_DELAY` is set.
@@ -21,7 +23,10 @@ fn main() -> ExitCode {
 /// By default mimalloc hands freed pages back to the OS after a delay; a training step then
 /// faults them in again (zeroed by the kernel) on the next step: measured 400 page faults per
 /// step of the reference CNN and 64 per MLP step, 0 with purging off (`docs/PERFORMANCE.md`).
-/// A training process reuses the same buffers every step, so it keeps them.
+/// A training process reuses the same buffers every step, so it keeps them. Not under a
+/// memory budget (`--memory`): there freed memory goes back as mimalloc's default has it, since
+/// pages kept for reuse count against the budget (134 MiB against 82 MiB peak on one run,
+/// `docs/PERFORMANCE.md`).
 #[cfg(not(feature = "system-allocator"))]
 #[allow(unsafe_code)] // two documented calls into the allocator's C API
 fn keep_freed_memory() {

@@ -80,7 +80,7 @@ impl Predictor {
         let [c, h, w] = self.card.input;
         let n = pixels.len() / (c * h * w);
         let data = ImageDataset {
-            images: pixels[..n * c * h * w].to_vec(),
+            images: pixels[..n * c * h * w].to_vec().into(),
             labels: vec![0; n],
             channels: c,
             height: h,

@@ -277,7 +277,10 @@ fn time_runs(warmup: usize, runs: usize, mut f: impl FnMut() -> Result<()>) -> R
 fn synthetic(n: usize, seed: u64) -> ImageDataset {
     let mut rng = StdRng::seed_from_u64(seed);
     ImageDataset {
-        images: (0..n * SIDE * SIDE).map(|_| rng.random()).collect(),
+        images: (0..n * SIDE * SIDE)
+            .map(|_| rng.random())
+            .collect::<Vec<u8>>()
+            .into(),
         labels: (0..n)
             .map(|_| rng.random_range(0..CLASSES as crate::classifier::Label))
             .collect(),

@@ -89,6 +89,7 @@ fn decode(cli: &Cli, args: &Args, dir: &std::path::Path) -> Result<()> {
         on_bad_image: distill::config::BadImagePolicy::Fail,
         cache: false,
         cache_dir: None,
+        memory_limit: None,
     };
     let scratch = tempfile_dir()?;
     let t = time_decoding(dir, &spec, &scratch);

@@ -33,6 +33,11 @@ pub struct Cli {
     /// No progress output.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Memory budget (e.g. 512MiB, 4GiB): image sets whose decoded pixels exceed half of it are
+    /// read from the image cache file as batches need them instead of being held in memory,
+    /// and models that would not fit are refused. Default: the memory available.
+    #[arg(long, global = true, value_parser = distill::limits::parse_size)]
+    memory: Option<u128>,
     #[command(subcommand)]
     command: Command,
 }
@@ -172,7 +177,8 @@ fn argument_error(e: clap::Error) -> ExitCode {
 }
 
 /// Parses the command line, runs the subcommand, prints any error chain on one line.
-pub fn main() -> ExitCode {
+/// `unbounded` runs first when no memory budget is set (the allocator keeps freed memory).
+pub fn main(unbounded: fn()) -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return argument_error(e),
@@ -184,6 +190,10 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
+    match cli.memory {
+        Some(bytes) => distill::limits::set_memory_budget(bytes),
+        None => unbounded(),
+    }
     let result = match &cli.command {
         Command::Demo(a) => demo::exec(&cli, a),
         Command::Run(a) => run::exec(&cli, a),

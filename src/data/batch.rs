@@ -52,7 +52,7 @@ pub fn normalize_rows(
     let p = data.pixels();
     for (k, i) in rows.enumerate() {
         normalize_into(
-            data.image(i),
+            &data.image(i),
             data.channels,
             norm,
             &mut out[k * p..(k + 1) * p],
@@ -135,10 +135,10 @@ pub fn make_batch(
                     let (c, h, w, p) = (data.channels, data.height, data.width, data.pixels());
                     let mut images = vec![0u8; indices.len() * p];
                     for (&i, out) in indices.iter().zip(images.chunks_exact_mut(p)) {
-                        resized_crop(data.image(i), c, h, w, rrc.draw(h, w, rng), out);
+                        resized_crop(&data.image(i), c, h, w, rrc.draw(h, w, rng), out);
                     }
                     let cropped = ImageDataset {
-                        images,
+                        images: images.into(),
                         labels: indices.iter().map(|&i| data.labels[i]).collect(),
                         channels: c,
                         height: h,
@@ -174,10 +174,10 @@ pub fn make_batch_views(
         let out = &mut pixels[k * p..(k + 1) * p];
         match views {
             Some(v) => {
-                apply_view(src, c, h, w, v[k], &mut scratch);
+                apply_view(&src, c, h, w, v[k], &mut scratch);
                 normalize_into(&scratch, c, norm, out);
             }
-            None => normalize_into(src, c, norm, out),
+            None => normalize_into(&src, c, norm, out),
         }
     }
     let n = indices.len();

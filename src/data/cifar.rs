@@ -106,7 +106,7 @@ pub fn decode_cifar(raw: &[u8], path: &Path, kind: CifarKind) -> Result<ImageDat
         images.extend_from_slice(&rec[kind.label_bytes()..]);
     }
     Ok(ImageDataset {
-        images,
+        images: images.into(),
         labels,
         channels: 3,
         height: SIDE,
@@ -118,19 +118,25 @@ pub fn decode_cifar(raw: &[u8], path: &Path, kind: CifarKind) -> Result<ImageDat
 
 /// Reads and concatenates the CIFAR files `paths`, in order.
 pub fn read_cifar(paths: &[PathBuf], kind: CifarKind) -> Result<ImageDataset> {
-    let mut all: Option<ImageDataset> = None;
+    let mut all: Option<(ImageDataset, Vec<u8>)> = None;
     for path in paths {
         let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let part = decode_cifar(&raw, path, kind)?;
+        let mut part = decode_cifar(&raw, path, kind)?;
+        let (count, px) = (part.len(), part.pixels());
+        let pixels = std::mem::replace(&mut part.images, Vec::new().into()).into_vec(count, px);
         match &mut all {
-            None => all = Some(part),
-            Some(a) => {
-                a.images.extend_from_slice(&part.images);
+            None => all = Some((part, pixels)),
+            Some((a, images)) => {
+                images.extend_from_slice(&pixels);
                 a.labels.extend_from_slice(&part.labels);
             }
         }
     }
-    all.ok_or_else(|| Error::Data {
+    all.map(|(mut a, images)| {
+        a.images = images.into();
+        a
+    })
+    .ok_or_else(|| Error::Data {
         path: PathBuf::from("<data.train_files>"),
         message: "no CIFAR files given".into(),
     })

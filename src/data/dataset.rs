@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct ImageDataset {
     /// Pixels, `len × channels × height × width`, row-major (one plane per channel, as the
-    /// models and CIFAR's files hold them).
-    pub images: Vec<u8>,
+    /// models and CIFAR's files hold them): in memory, or read from the image cache when the
+    /// set is larger than the memory budget.
+    pub images: super::Pixels,
     /// One label per image, in `0..num_classes`.
     pub labels: Vec<crate::classifier::Label>,
     /// Colour channels (1 grey, 3 RGB).
@@ -49,10 +50,15 @@ impl ImageDataset {
         [self.channels, self.height, self.width]
     }
 
-    /// The pixels of image `i`.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let p = self.pixels();
-        &self.images[i * p..(i + 1) * p]
+    /// The pixels of image `i` (read from the cache file for a file-backed set).
+    pub fn image(&self, i: usize) -> std::borrow::Cow<'_, [u8]> {
+        self.images.image(i, self.pixels())
+    }
+
+    /// Every image's pixels, one after the other (read whole from the file for a file-backed
+    /// set).
+    pub fn pixel_bytes(&self) -> Vec<u8> {
+        self.images.to_vec(self.len(), self.pixels())
     }
 
     /// Pairs an images array with a labels array, checking counts, shapes and label range.
@@ -107,7 +113,7 @@ impl ImageDataset {
             });
         }
         Ok(ImageDataset {
-            images: images.data,
+            images: images.data.into(),
             labels: labels
                 .data
                 .iter()
@@ -121,14 +127,10 @@ impl ImageDataset {
         })
     }
 
-    /// The subset at `indices`, in that order.
+    /// The subset at `indices`, in that order (a file-backed set stays in its file).
     pub fn subset(&self, indices: &[usize]) -> Self {
-        let mut images = Vec::with_capacity(indices.len() * self.pixels());
-        for &i in indices {
-            images.extend_from_slice(self.image(i));
-        }
         ImageDataset {
-            images,
+            images: self.images.subset(indices, self.pixels()),
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             channels: self.channels,
             height: self.height,
@@ -150,7 +152,13 @@ impl ImageDataset {
             h.update(b"channels");
             h.update((self.channels as u64).to_le_bytes());
         }
-        h.update(&self.images);
+        // Image by image, so that a file-backed set gives the same fingerprint as in memory.
+        match self.images.in_memory() {
+            Some(all) => h.update(all),
+            None => self
+                .images
+                .for_each(self.len(), self.pixels(), |img| h.update(img)),
+        }
         h.update(crate::classifier::label_bytes(&self.labels));
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -161,7 +169,7 @@ impl ImageDataset {
         let c = self.channels.max(1);
         let plane = self.height * self.width;
         let mut sums = vec![(0f64, 0f64); c];
-        for image in self.images.chunks_exact(self.pixels().max(1)) {
+        self.images.for_each(self.len(), self.pixels(), |image| {
             for (ch, values) in image.chunks_exact(plane.max(1)).enumerate() {
                 let (s, s2) = &mut sums[ch];
                 for &p in values {
@@ -170,7 +178,7 @@ impl ImageDataset {
                     *s2 += x * x;
                 }
             }
-        }
+        });
         let n = (self.len() * plane).max(1) as f64;
         let stats: Vec<(f32, f32)> = sums
             .iter()
@@ -321,6 +329,7 @@ pub fn load_images(config: &DataConfig, seed: u64) -> Result<LoadedImages> {
                 on_bad_image: config.on_bad_image.unwrap_or_default(),
                 cache: config.cache.unwrap_or(true),
                 cache_dir: config.cache_dir.clone(),
+                memory_limit: crate::limits::pixel_memory_limit(),
             };
             let classes = class_folders(train_dir)?;
             let all = read_folder(train_dir, &classes, true, &spec)?;
@@ -354,11 +363,12 @@ pub fn load_images(config: &DataConfig, seed: u64) -> Result<LoadedImages> {
             ),
         });
     }
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    if let Some(limit) = config.train_limit {
-        order.truncate(limit);
-    }
-    let train = train.subset(&order);
+    // A copy only when the limit leaves images out (a copy of a large set in memory is its
+    // size again).
+    let train = match config.train_limit {
+        Some(limit) if limit < train.len() => train.subset(&(0..limit).collect::<Vec<usize>>()),
+        _ => train,
+    };
     let (train, validation) = if config.validation_fraction > 0.0 {
         let (kept, held) =
             crate::split::stratified_split(&train.labels, config.validation_fraction, seed);

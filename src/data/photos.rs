@@ -13,6 +13,7 @@
 //! directly in the root are not images of the set and are left alone.
 
 use super::dataset::{IDENTITY, ImageDataset};
+use super::pixels::{FilePixels, Pixels};
 use crate::config::BadImagePolicy;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -25,9 +26,9 @@ use std::path::{Path, PathBuf};
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp"];
 
 /// Bumped whenever decoding changes, so that caches of older decoders are not used.
-const DECODER_VERSION: u32 = 1;
+const DECODER_VERSION: u32 = 2;
 /// First bytes of a cache file.
-const CACHE_MAGIC: &[u8; 8] = b"DSTLIMG1";
+const CACHE_MAGIC: &[u8; 8] = b"DSTLIMG2";
 
 /// True when `path` has one of the [`IMAGE_EXTENSIONS`].
 pub fn is_image_file(path: &Path) -> bool {
@@ -99,6 +100,9 @@ pub struct FolderSpec {
     pub cache: bool,
     /// The cache's folder (default [`cache_dir`]).
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes of decoded pixels held in memory (`None`: no limit); a larger folder is read
+    /// from its cache file as batches need it.
+    pub memory_limit: Option<u128>,
 }
 
 /// An image left out under `on_bad_image = "skip"`.
@@ -214,7 +218,9 @@ fn list_images(
 
 /// Reads the image folder `dir` with `classes` (the training folder's, in label order):
 /// from the cache when it holds exactly these files at this spec, else by decoding every file
-/// (in parallel, with progress) and then writing the cache.
+/// (in parallel, with progress) and writing the cache as it goes. A folder whose decoded
+/// pixels are larger than `spec.memory_limit` is not held in memory: its images are read from
+/// the cache file as batches need them.
 pub fn read_folder(
     dir: &Path,
     classes: &[String],
@@ -228,24 +234,62 @@ pub fn read_folder(
         .clone()
         .or_else(cache_dir)
         .map(|d| d.join(format!("{key}.dimg")));
+    let [h, w] = spec.size;
+    let bytes = (files.len() as u128) * (spec.channels * h * w) as u128;
+    let in_memory = spec.memory_limit.is_none_or(|m| bytes <= m);
+    if !in_memory && (!spec.cache || cache_path.is_none()) {
+        return Err(Error::Data {
+            path: dir.to_path_buf(),
+            message: format!(
+                "{} images at {h}x{w}x{} are {} once decoded, more than the {} distill may hold \
+                 in memory (half the memory budget, --memory): they must be read from the image \
+                 cache, but {}: set data.cache = true (and data.cache_dir or \
+                 DISTILL_CACHE_DIR), choose a smaller data.image_size, or give more --memory",
+                files.len(),
+                spec.channels,
+                crate::limits::human(bytes),
+                crate::limits::human(spec.memory_limit.unwrap_or(0)),
+                if spec.cache {
+                    "there is no cache folder (no HOME)"
+                } else {
+                    "data.cache = false"
+                }
+            ),
+        });
+    }
+    if !in_memory {
+        tracing::info!(
+            "{}: {} images are {} once decoded, more than the {} held in memory (half the \
+             memory budget): batches read them from the image cache",
+            dir.display(),
+            files.len(),
+            crate::limits::human(bytes),
+            crate::limits::human(spec.memory_limit.unwrap_or(0))
+        );
+    }
     if spec.cache
         && let Some(path) = &cache_path
-        && let Some(folder) = read_cache(path, classes.len(), spec)
+        && let Some(folder) = read_cache(path, classes.len(), spec, in_memory)
     {
         return Ok(folder);
     }
-    let folder = decode_all(dir, &files, classes.len(), spec)?;
-    if spec.cache
-        && let Some(path) = &cache_path
-    {
-        // A cache that cannot be written costs only the next run's decoding.
-        if let Err(e) = write_cache(path, &folder) {
-            eprintln!(
-                "warning: could not write the image cache {}: {e}",
-                path.display()
-            );
-        }
-    }
+    let sink = match (spec.cache, &cache_path) {
+        (true, Some(path)) => match CacheWriter::create(path) {
+            Ok(w) => Some(w),
+            // A cache that cannot be written costs only the next run's decoding, unless the
+            // pixels are to be read from it.
+            Err(e) if in_memory => {
+                eprintln!(
+                    "warning: could not write the image cache {}: {e}",
+                    path.display()
+                );
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        _ => None,
+    };
+    let folder = decode_all(dir, &files, classes.len(), spec, sink, in_memory)?;
     Ok(folder)
 }
 
@@ -270,14 +314,14 @@ pub fn time_decoding(dir: &Path, spec: &FolderSpec, scratch: &Path) -> Result<De
     let start = std::time::Instant::now();
     let classes = class_folders(dir)?;
     let files = list_images(dir, &classes, true)?;
-    let folder = decode_all(dir, &files, classes.len(), spec)?;
+    let folder = decode_all(dir, &files, classes.len(), spec, None, true)?;
     let decode_s = start.elapsed().as_secs_f64();
     let path = scratch.join("bench.dimg");
     let start = std::time::Instant::now();
     write_cache(&path, &folder)?;
     let write_cache_s = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
-    let back = read_cache(&path, classes.len(), spec).ok_or_else(|| Error::Data {
+    let back = read_cache(&path, classes.len(), spec, true).ok_or_else(|| Error::Data {
         path: path.clone(),
         message: "the cache just written did not read back".into(),
     })?;
@@ -343,17 +387,21 @@ fn cache_key(
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Decodes every file, in parallel chunks, with a progress bar.
+/// Decodes every file, in parallel chunks, with a progress bar. The pixels go into memory
+/// when `in_memory`, and into the cache file of `sink` as they are decoded; without
+/// `in_memory` the folder reads them back from that file (which must then be given).
 fn decode_all(
     dir: &Path,
     files: &[(PathBuf, u16)],
     classes: usize,
     spec: &FolderSpec,
+    mut sink: Option<CacheWriter>,
+    in_memory: bool,
 ) -> Result<Folder> {
     let [h, w] = spec.size;
-    // The decoded pixels stay in memory: refuse a size that cannot fit before decoding.
     let bytes = (files.len() as u128) * (spec.channels * h * w) as u128;
-    if let Some(available) = crate::limits::available_bytes()
+    if in_memory
+        && let Some(available) = crate::limits::available_bytes()
         && bytes > available
     {
         return Err(Error::Data {
@@ -371,7 +419,11 @@ fn decode_all(
     let start = std::time::Instant::now();
     let progress =
         crate::progress::Progress::new(files.len().div_ceil(CHUNK) as u64, "decoding images", true);
-    let mut images = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0));
+    let mut images = Vec::with_capacity(if in_memory {
+        usize::try_from(bytes).unwrap_or(0)
+    } else {
+        0
+    });
     let mut labels = Vec::with_capacity(files.len());
     let mut skipped = Vec::new();
     for (i, chunk) in files.chunks(CHUNK).enumerate() {
@@ -386,7 +438,18 @@ fn decode_all(
         for ((path, label), result) in chunk.iter().zip(decoded) {
             match result {
                 Ok(planes) => {
-                    images.extend_from_slice(&planes);
+                    if let Some(writer) = &mut sink
+                        && let Err(e) = writer.push(&planes)
+                    {
+                        if !in_memory {
+                            return Err(e);
+                        }
+                        eprintln!("warning: could not write the image cache: {e}");
+                        sink = None;
+                    }
+                    if in_memory {
+                        images.extend_from_slice(&planes);
+                    }
                     labels.push(*label);
                 }
                 Err(reason) => match spec.on_bad_image {
@@ -428,6 +491,39 @@ fn decode_all(
             message: "no image in the folder could be decoded".into(),
         });
     }
+    let header = CacheHeader {
+        channels: spec.channels,
+        height: h,
+        width: w,
+        count: labels.len(),
+        classes,
+        skipped: skipped.clone(),
+        payload_sha256: String::new(),
+    };
+    let written = match sink {
+        Some(writer) => match writer.finish(header, &labels) {
+            Ok(path) => Some(path),
+            Err(e) if in_memory => {
+                eprintln!("warning: could not write the image cache: {e}");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let images = match (in_memory, written) {
+        (true, _) => Pixels::Memory(images),
+        (false, Some(path)) => {
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            Pixels::File(FilePixels::new(
+                file,
+                path,
+                CACHE_MAGIC.len() as u64,
+                labels.len(),
+            ))
+        }
+        (false, None) => unreachable!("a folder kept out of memory is decoded into its cache"),
+    };
     Ok(Folder {
         data: ImageDataset {
             images,
@@ -455,19 +551,99 @@ struct CacheHeader {
     count: usize,
     classes: usize,
     skipped: Vec<SkippedImage>,
-    /// SHA-256 of the labels (u16 LE) followed by the pixels.
+    /// SHA-256 of the pixels followed by the labels (u16 LE).
     payload_sha256: String,
 }
 
-/// Writes `folder` as `MAGIC, header length (u64 LE), header JSON, labels (u16 LE), pixels`,
-/// atomically.
+/// A cache file being written as images are decoded: `MAGIC, pixels, labels (u16 LE), header
+/// JSON, header length (u64 LE)`. The header goes last because its count and checksum are known
+/// only at the end; the file is written under a temporary name and renamed into place whole.
+struct CacheWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    sha: sha2::Sha256,
+}
+
+impl CacheWriter {
+    fn create(path: &Path) -> Result<Self> {
+        use sha2::Digest;
+        use std::io::Write;
+        if let Some(parent) = path.parent() {
+            fsutil::create_dir_all(parent)?;
+        }
+        let tmp = fsutil::temp_path(path);
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        out.write_all(CACHE_MAGIC).map_err(|e| Error::io(&tmp, e))?;
+        Ok(CacheWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+            sha: sha2::Sha256::new(),
+        })
+    }
+
+    fn push(&mut self, planes: &[u8]) -> Result<()> {
+        use sha2::Digest;
+        use std::io::Write;
+        self.sha.update(planes);
+        let r = self
+            .out
+            .write_all(planes)
+            .map_err(|e| Error::io(&self.tmp, e));
+        if r.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        r
+    }
+
+    /// Writes the labels and `header` (its checksum filled in), flushes and renames the file
+    /// into place; returns its path.
+    fn finish(mut self, mut header: CacheHeader, labels: &[u16]) -> Result<PathBuf> {
+        use sha2::Digest;
+        use std::io::Write;
+        let labels: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+        self.sha.update(&labels);
+        header.payload_sha256 = self
+            .sha
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let json = serde_json::to_vec(&header).expect("header serialises");
+        let tmp = self.tmp.clone();
+        let done = (|| {
+            self.out.write_all(&labels)?;
+            self.out.write_all(&json)?;
+            self.out.write_all(&(json.len() as u64).to_le_bytes())?;
+            self.out
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()
+        })()
+        .map_err(|e| Error::io(&tmp, e))
+        .and_then(|()| fsutil::rename(&tmp, &self.path));
+        if done.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done?;
+        fsutil::sync_parent(&self.path);
+        Ok(self.path)
+    }
+}
+
+/// Writes the in-memory `folder` as a cache file at `path`, atomically.
 fn write_cache(path: &Path, folder: &Folder) -> Result<()> {
-    use sha2::{Digest, Sha256};
     let d = &folder.data;
-    let labels: Vec<u8> = d.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
-    let mut sha = Sha256::new();
-    sha.update(&labels);
-    sha.update(&d.images);
+    let mut writer = CacheWriter::create(path)?;
+    let mut result = Ok(());
+    d.images.for_each(d.len(), d.pixels(), |img| {
+        if result.is_ok() {
+            result = writer.push(img);
+        }
+    });
+    result?;
     let header = CacheHeader {
         channels: d.channels,
         height: d.height,
@@ -475,26 +651,49 @@ fn write_cache(path: &Path, folder: &Folder) -> Result<()> {
         count: d.len(),
         classes: d.num_classes,
         skipped: folder.skipped.clone(),
-        payload_sha256: sha.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        payload_sha256: String::new(),
     };
-    let json = serde_json::to_vec(&header).expect("header serialises");
-    if let Some(parent) = path.parent() {
-        fsutil::create_dir_all(parent)?;
-    }
-    let mut bytes = Vec::with_capacity(16 + json.len() + labels.len() + d.images.len());
-    bytes.extend_from_slice(CACHE_MAGIC);
-    bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&json);
-    bytes.extend_from_slice(&labels);
-    bytes.extend_from_slice(&d.images);
-    fsutil::write_atomic(path, &bytes)
+    writer.finish(header, &d.labels).map(|_| ())
 }
 
-/// The folder in the cache file at `path`, when it is there, whole and of this spec; `None`
-/// (decode again) otherwise, with a warning when a file was there but unusable.
-fn read_cache(path: &Path, classes: usize, spec: &FolderSpec) -> Option<Folder> {
-    let bytes = std::fs::read(path).ok()?;
-    let parsed = decode_cache(&bytes, classes, spec);
+/// Where a cache file's parts are, from its last bytes: the header, and the byte offsets of
+/// the labels; `None` when the file is not a whole cache of this spec.
+fn cache_layout(
+    len: u64,
+    tail: &[u8],
+    classes: usize,
+    spec: &FolderSpec,
+) -> Option<(CacheHeader, u64)> {
+    // `tail` is the file's last bytes: at least the JSON and its length.
+    let json_len = u64::from_le_bytes(tail.get(tail.len().checked_sub(8)?..)?.try_into().ok()?);
+    let json_start = tail
+        .len()
+        .checked_sub(8)?
+        .checked_sub(usize::try_from(json_len).ok()?)?;
+    let header: CacheHeader = serde_json::from_slice(&tail[json_start..tail.len() - 8]).ok()?;
+    let [h, w] = spec.size;
+    let want = (header.channels, header.height, header.width, header.classes);
+    if want != (spec.channels, h, w, classes) {
+        return None;
+    }
+    let pixels = (header.count as u64).checked_mul((spec.channels * h * w) as u64)?;
+    let labels_at = (CACHE_MAGIC.len() as u64).checked_add(pixels)?;
+    let expected = labels_at
+        .checked_add((header.count as u64).checked_mul(2)?)?
+        .checked_add(json_len)?
+        .checked_add(8)?;
+    (expected == len).then_some((header, labels_at))
+}
+
+/// Most header bytes read from the end of a cache file (the skipped list can be long).
+const MAX_CACHE_HEADER: u64 = 64 << 20;
+
+/// The folder in the cache file at `path`, when it is there, whole (checksum) and of this
+/// spec: its pixels read into memory when `in_memory`, else left in the file; `None` (decode
+/// again) otherwise, with a warning when a file was there but unusable.
+fn read_cache(path: &Path, classes: usize, spec: &FolderSpec, in_memory: bool) -> Option<Folder> {
+    let file = std::fs::File::open(path).ok()?;
+    let parsed = read_open_cache(file, path, classes, spec, in_memory);
     if parsed.is_none() {
         eprintln!(
             "warning: the image cache {} is damaged or stale; decoding again",
@@ -504,53 +703,122 @@ fn read_cache(path: &Path, classes: usize, spec: &FolderSpec) -> Option<Folder> 
     parsed
 }
 
-/// The folder a cache file's `bytes` hold, when they are whole (checksum) and of this spec.
-pub fn decode_cache(bytes: &[u8], classes: usize, spec: &FolderSpec) -> Option<Folder> {
+fn read_open_cache(
+    file: std::fs::File,
+    path: &Path,
+    classes: usize,
+    spec: &FolderSpec,
+    in_memory: bool,
+) -> Option<Folder> {
     use sha2::{Digest, Sha256};
-    let rest = bytes.strip_prefix(CACHE_MAGIC.as_slice())?;
-    let len = usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?;
-    let json = rest.get(8..8usize.checked_add(len)?)?;
-    let header: CacheHeader = serde_json::from_slice(json).ok()?;
-    let body = &rest[8 + len..];
-    let [h, w] = spec.size;
-    let pixels = header.count.checked_mul(spec.channels * h * w)?;
-    let want = (header.channels, header.height, header.width, header.classes);
-    if want != (spec.channels, h, w, classes)
-        || Some(body.len())
-            != header
-                .count
-                .checked_mul(2)
-                .and_then(|l| l.checked_add(pixels))
-    {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata().ok()?.len();
+    let mut magic = [0u8; 8];
+    file.read_exact_at(&mut magic, 0).ok()?;
+    if &magic != CACHE_MAGIC {
         return None;
     }
+    let mut json_len = [0u8; 8];
+    file.read_exact_at(&mut json_len, len.checked_sub(8)?)
+        .ok()?;
+    let tail_len = u64::from_le_bytes(json_len).checked_add(8)?;
+    if tail_len > MAX_CACHE_HEADER || tail_len > len {
+        return None;
+    }
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact_at(&mut tail, len - tail_len).ok()?;
+    let (header, labels_at) = cache_layout(len, &tail, classes, spec)?;
+    // The checksum over pixels and labels, read in slices; the pixels kept when in memory.
     let mut sha = Sha256::new();
-    sha.update(body);
+    let mut images = Vec::new();
+    if in_memory {
+        images = vec![0u8; usize::try_from(labels_at - CACHE_MAGIC.len() as u64).ok()?];
+        file.read_exact_at(&mut images, CACHE_MAGIC.len() as u64)
+            .ok()?;
+        sha.update(&images);
+    } else {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = CACHE_MAGIC.len() as u64;
+        while at < labels_at {
+            let n = (labels_at - at).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..n], at).ok()?;
+            sha.update(&buf[..n]);
+            at += n as u64;
+        }
+    }
+    let mut labels = vec![0u8; header.count.checked_mul(2)?];
+    file.read_exact_at(&mut labels, labels_at).ok()?;
+    sha.update(&labels);
     let digest: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
     if digest != header.payload_sha256 {
         return None;
     }
-    let (labels, images) = body.split_at(header.count * 2);
-    let labels: Vec<u16> = labels
+    let labels = checked_labels(&labels, classes)?;
+    let images = if in_memory {
+        Pixels::Memory(images)
+    } else {
+        Pixels::File(FilePixels::new(
+            file,
+            path.to_path_buf(),
+            CACHE_MAGIC.len() as u64,
+            header.count,
+        ))
+    };
+    Some(folder_of(header, images, labels, spec))
+}
+
+fn checked_labels(bytes: &[u8], classes: usize) -> Option<Vec<u16>> {
+    let labels: Vec<u16> = bytes
         .chunks_exact(2)
         .map(|b| u16::from_le_bytes([b[0], b[1]]))
         .collect();
-    if labels.iter().any(|&l| l as usize >= classes) {
-        return None;
-    }
-    Some(Folder {
+    labels
+        .iter()
+        .all(|&l| (l as usize) < classes)
+        .then_some(labels)
+}
+
+fn folder_of(header: CacheHeader, images: Pixels, labels: Vec<u16>, spec: &FolderSpec) -> Folder {
+    let [h, w] = spec.size;
+    Folder {
         data: ImageDataset {
-            images: images.to_vec(),
+            images,
             labels,
             channels: spec.channels,
             height: h,
             width: w,
-            num_classes: classes,
+            num_classes: header.classes,
             normalize: IDENTITY,
         },
         skipped: header.skipped,
         from_cache: true,
-    })
+    }
+}
+
+/// The folder a cache file's `bytes` hold, in memory, when they are whole (checksum) and of
+/// this spec.
+pub fn decode_cache(bytes: &[u8], classes: usize, spec: &FolderSpec) -> Option<Folder> {
+    use sha2::{Digest, Sha256};
+    if bytes.get(..CACHE_MAGIC.len())? != CACHE_MAGIC.as_slice() {
+        return None;
+    }
+    let json_len = u64::from_le_bytes(bytes.get(bytes.len().checked_sub(8)?..)?.try_into().ok()?);
+    let tail_len = usize::try_from(json_len.checked_add(8)?).ok()?;
+    let tail = bytes.get(bytes.len().checked_sub(tail_len)?..)?;
+    let (header, labels_at) = cache_layout(bytes.len() as u64, tail, classes, spec)?;
+    let labels_at = usize::try_from(labels_at).ok()?;
+    let labels_end = labels_at.checked_add(header.count.checked_mul(2)?)?;
+    let payload = bytes.get(CACHE_MAGIC.len()..labels_end)?;
+    let digest: String = Sha256::digest(payload)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if digest != header.payload_sha256 {
+        return None;
+    }
+    let labels = checked_labels(&bytes[labels_at..labels_end], classes)?;
+    let images = Pixels::Memory(bytes[CACHE_MAGIC.len()..labels_at].to_vec());
+    Some(folder_of(header, images, labels, spec))
 }
 
 #[cfg(test)]

@@ -186,6 +186,7 @@ fn the_decode_cache_is_reused_and_follows_changed_files() {
         on_bad_image: distill::config::BadImagePolicy::Fail,
         cache: true,
         cache_dir: Some(dir.path().join("cache")),
+        memory_limit: None,
     };
     let classes = class_folders(&root).unwrap();
     assert_eq!(classes, CLASSES.map(String::from));
@@ -193,7 +194,7 @@ fn the_decode_cache_is_reused_and_follows_changed_files() {
     assert!(!first.from_cache);
     let again = read_folder(&root, &classes, true, &spec).unwrap();
     assert!(again.from_cache, "the second read uses the cache");
-    assert_eq!(again.data.images, first.data.images);
+    assert_eq!(again.data.pixel_bytes(), first.data.pixel_bytes());
     assert_eq!(again.data.labels, first.data.labels);
     assert_eq!(again.data.fingerprint(), first.data.fingerprint());
 
@@ -202,7 +203,7 @@ fn the_decode_cache_is_reused_and_follows_changed_files() {
     colour_image(0, 12, 10, 4242).save(&changed).unwrap();
     let fresh = read_folder(&root, &classes, true, &spec).unwrap();
     assert!(!fresh.from_cache);
-    assert_ne!(fresh.data.images, first.data.images);
+    assert_ne!(fresh.data.pixel_bytes(), first.data.pixel_bytes());
 
     // A damaged cache file is decoded again, not trusted.
     for entry in std::fs::read_dir(dir.path().join("cache")).unwrap() {
@@ -214,7 +215,7 @@ fn the_decode_cache_is_reused_and_follows_changed_files() {
     }
     let redone = read_folder(&root, &classes, true, &spec).unwrap();
     assert!(!redone.from_cache);
-    assert_eq!(redone.data.images, fresh.data.images);
+    assert_eq!(redone.data.pixel_bytes(), fresh.data.pixel_bytes());
 }
 
 #[test]
@@ -335,14 +336,14 @@ fn a_folder_without_a_test_folder_holds_out_a_seeded_stratified_test_set() {
     assert_eq!(a.splits.test.len(), 15);
     assert_eq!(a.splits.test.fingerprint(), b.splits.test.fingerprint());
     // No test image is among the training or validation images.
-    let test: std::collections::HashSet<&[u8]> = (0..a.splits.test.len())
-        .map(|i| a.splits.test.image(i))
+    let test: std::collections::HashSet<Vec<u8>> = (0..a.splits.test.len())
+        .map(|i| a.splits.test.image(i).to_vec())
         .collect();
     let v = a.splits.validation.as_ref().unwrap();
     for d in [&a.splits.train, v] {
         for i in 0..d.len() {
             assert!(
-                !test.contains(d.image(i)),
+                !test.contains(d.image(i).as_ref()),
                 "a test image is also trained on"
             );
         }
@@ -484,4 +485,171 @@ fn recorded_views_of_colour_images_are_the_inputs_their_logits_belong_to() {
     for (x, y) in live.iter().zip(&recorded) {
         assert_eq!(half::f16::from_f32(*x).to_f32(), *y);
     }
+}
+
+/// Writes `root/<class>/<i>.png` for `per_class` images per class, `side × side` pixels.
+fn write_square_folder(root: &Path, per_class: usize, side: u32, seed: u64) {
+    for (k, name) in CLASSES.iter().enumerate() {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            colour_image(2 - k, side, side, seed * 1000 + (k * per_class + i) as u64)
+                .save(dir.join(format!("{i:03}.png")))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_folder_over_the_memory_limit_is_read_from_its_cache_file_with_the_same_pixels() {
+    use distill::data::make_batch;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("train");
+    write_folder(&root, 7, 9);
+    let spec = |memory_limit| FolderSpec {
+        channels: 3,
+        size: [8, 8],
+        resize: distill::vocab::Resize::CenterCrop,
+        on_bad_image: distill::config::BadImagePolicy::Fail,
+        cache: true,
+        cache_dir: Some(dir.path().join("cache")),
+        memory_limit,
+    };
+    let classes = class_folders(&root).unwrap();
+    // 21 images of 192 bytes: 4,032 bytes of pixels.
+    let small = Some(4_000);
+    let first = read_folder(&root, &classes, true, &spec(small)).unwrap();
+    assert!(!first.from_cache);
+    assert!(
+        first.data.images.in_memory().is_none(),
+        "decoded straight into the cache file, not held"
+    );
+    let held = read_folder(&root, &classes, true, &spec(None)).unwrap();
+    assert!(held.from_cache && held.data.images.in_memory().is_some());
+    let again = read_folder(&root, &classes, true, &spec(small)).unwrap();
+    assert!(again.from_cache && again.data.images.in_memory().is_none());
+    for d in [&first.data, &again.data] {
+        assert_eq!(d.pixel_bytes(), held.data.pixel_bytes());
+        assert_eq!(d.labels, held.data.labels);
+        assert_eq!(d.fingerprint(), held.data.fingerprint());
+        assert_eq!(d.pixel_stats(), held.data.pixel_stats());
+    }
+    // Subsets (splits, shuffled orders) of a file-backed set read the right images, and the
+    // batches the models see are bit for bit those of the set in memory.
+    let pick = [20, 3, 3, 0, 11];
+    let (disk, mem) = (again.data.subset(&pick), held.data.subset(&pick));
+    assert!(disk.images.in_memory().is_none());
+    assert_eq!(disk.fingerprint(), mem.fingerprint());
+    let (disk, mem) = (disk.subset(&[4, 1]), mem.subset(&[4, 1]));
+    let device = distill::default_device();
+    let batch = |d: &distill::data::ImageDataset| {
+        make_batch(d, &[1, 0], d.normalize, None, &device)
+            .images
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(batch(&disk), batch(&mem));
+
+    // No cache to read from: refused with the fields to change, before any decoding.
+    let mut no_cache = spec(small);
+    no_cache.cache = false;
+    let e = read_folder(&root, &classes, true, &no_cache)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("data.cache") && e.contains("--memory"), "{e}");
+}
+
+#[test]
+fn a_run_under_a_memory_budget_smaller_than_its_images_gives_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    // 600 training images of 16 × 16 × 3 = 460,800 bytes of pixels: more than half the
+    // 512 KiB budget, so they are read from the cache file; the models are small MLPs.
+    write_square_folder(&dir.path().join("train"), 200, 16, 1);
+    write_square_folder(&dir.path().join("test"), 20, 16, 2);
+    let config = dir.path().join("experiment.toml");
+    std::fs::write(
+        &config,
+        r#"seed = 3
+student_seeds = [1]
+
+[data]
+format = "folder"
+train_dir = "train"
+test_dir = "test"
+image_size = [16, 16]
+cache_dir = "cache"
+
+[teacher.model]
+type = "mlp"
+hidden = [16]
+
+[teacher.train]
+epochs = 2
+batch_size = 32
+optimizer = { type = "adam", lr = 0.01 }
+augment = { crop_padding = 2, hflip = true }
+
+[student.model]
+type = "mlp"
+hidden = [8]
+
+[student.train]
+epochs = 2
+batch_size = 32
+optimizer = { type = "adam", lr = 0.01 }
+
+[objective]
+alpha = 0.5
+temperature = 2.0
+
+[evaluation]
+latency_runs = 2
+warmup_runs = 1
+throughput_batch = 8
+"#,
+    )
+    .unwrap();
+    let run = |out: &str, memory: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_distill"));
+        if let Some(m) = memory {
+            cmd.args(["--memory", m]);
+        }
+        let res = cmd
+            .args(["-q", "run", "--out"])
+            .arg(dir.path().join(out))
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(out).join("report.json")).unwrap(),
+        )
+        .unwrap();
+        json
+    };
+    let bounded = run("bounded", Some("512KiB"));
+    let free = run("free", None);
+    for model in ["teacher", "student_kd", "student_baseline"] {
+        let (a, b) = (
+            &bounded["models"][model]["accuracy"],
+            &free["models"][model]["accuracy"],
+        );
+        assert!(a.is_number(), "{model}: {a}");
+        assert_eq!(a, b, "{model}");
+    }
+    // A size that is not one is refused, naming it.
+    let res = Command::new(env!("CARGO_BIN_EXE_distill"))
+        .args(["--memory", "lots", "run", "--out"])
+        .arg(dir.path().join("never"))
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(res.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("lots"));
+    assert!(!dir.path().join("never").exists());
 }

@@ -257,6 +257,7 @@ fn cifar_reader_and_image_cache() {
         on_bad_image: BadImagePolicy::Fail,
         cache: true,
         cache_dir: Some(dir.path().join("cache")),
+        memory_limit: None,
     };
     let classes = vec!["a".to_string(), "b".to_string()];
     read_folder(&dir.path().join("train"), &classes, true, &spec).unwrap();

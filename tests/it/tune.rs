@@ -84,7 +84,8 @@ fn the_split_holds_out_training_rows_stratified_and_never_test_rows() {
     let (test_all, _) = common::images_and_labels(60, 2);
     let px = common::SIDE * common::SIDE;
     for i in 0..validation.len() {
-        let row = &validation.images[i * px..(i + 1) * px];
+        let row = validation.image(i);
+        let row = row.as_ref();
         assert!(train_all.data.chunks(px).any(|t| t == row), "row {i}");
         assert!(!test_all.data.chunks(px).any(|t| t == row), "row {i}");
     }
