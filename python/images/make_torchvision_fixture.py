@@ -17,6 +17,15 @@ default (tiny, committed)
 ``--full``
     A real ``torchvision.models.resnet18(weights=None, num_classes=5)``
     (~45 MB), written as ``resnet18.pth``.  Not committed.
+``--mobilenet`` (tiny, committed)
+    torchvision's own ``MobileNetV2`` (``torchvision.models.mobilenet_v2``'s class),
+    ``width_mult=0.25``, inverted-residual settings ``[[1,16,1,1],[6,24,2,2],
+    [6,32,2,2]]`` (the first three of torchvision's stages, 2 blocks in the
+    third), last channel 1280, ``classifier.1`` 1280 -> 5.  Its keys are
+    torchvision's (``features.0.0.weight``, ``features.1.conv.0.0.weight``,
+    ``features.2.conv.1.0.weight``, ..., ``features.6.0.weight``,
+    ``classifier.1.weight``).  Written as ``tiny_mobilenet_v2.pth`` with
+    ``expected_mobilenet_v2.json``, on the same ``inputs.u8``.
 
 Both: ``torch.manual_seed(0)``; after init every BatchNorm gets a random
 running_mean (0.1 * normal), running_var (uniform 0.5..1.5), weight
@@ -42,6 +51,7 @@ Usage (see README.md beside this file for the venv)::
     python python/images/make_torchvision_fixture.py
     python python/images/make_torchvision_fixture.py --full --out /tmp/rn18
     python python/images/make_torchvision_fixture.py --check   # reload + compare
+    python python/images/make_torchvision_fixture.py --mobilenet [--check]
 """
 
 import argparse
@@ -65,6 +75,8 @@ SIZE = 64
 NUM_CLASSES = 5
 
 TINY_ARCH = "torchvision ResNet BasicBlock [2,2,2,2], widths [8,16,32,64], stem 8 (7x7 s2 + maxpool)"
+MOBILENET_STAGES = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2]]
+MOBILENET_ARCH = "torchvision MobileNetV2 width_mult 0.25, stages [[1,16,1,1],[6,24,2,2],[6,32,2,2]], last 1280"
 FULL_ARCH = "torchvision resnet18: ResNet BasicBlock [2,2,2,2], widths [64,128,256,512], stem 64 (7x7 s2 + maxpool)"
 
 # (skimage.data name, crop box (left, upper, right, lower) in that image's pixels)
@@ -110,9 +122,18 @@ def randomise_bn(model):
                 m.bias.copy_(0.1 * torch.randn_like(m.bias))
 
 
+def tiny_mobilenet():
+    from torchvision.models.mobilenetv2 import MobileNetV2
+
+    return MobileNetV2(num_classes=NUM_CLASSES, width_mult=0.25,
+                       inverted_residual_setting=MOBILENET_STAGES)
+
+
 def build(full):
     torch.manual_seed(0)
-    if full:
+    if full == "mobilenet":
+        model = tiny_mobilenet()
+    elif full:
         model = torchvision.models.resnet18(weights=None, num_classes=NUM_CLASSES)
     else:
         model = TinyResNet(NUM_CLASSES)
@@ -123,6 +144,8 @@ def build(full):
 
 def fresh(full):
     """An untrained model of the same class (for reloading a saved state dict)."""
+    if full == "mobilenet":
+        return tiny_mobilenet().eval()
     if full:
         return torchvision.models.resnet18(weights=None, num_classes=NUM_CLASSES).eval()
     return TinyResNet(NUM_CLASSES).eval()
@@ -154,6 +177,9 @@ def logits_of(model, u8):
 
 
 def paths(out, full):
+    if full == "mobilenet":
+        return (os.path.join(out, "tiny_mobilenet_v2.pth"), os.path.join(out, "inputs.u8"),
+                os.path.join(out, "expected_mobilenet_v2.json"))
     weights = "resnet18.pth" if full else "tiny_resnet.pth"
     return (os.path.join(out, weights), os.path.join(out, "inputs.u8"),
             os.path.join(out, "expected.json"))
@@ -162,8 +188,9 @@ def paths(out, full):
 def make(out, full):
     os.makedirs(out, exist_ok=True)
     model = build(full)
-    ref_keys = list(torchvision.models.resnet18(weights=None, num_classes=NUM_CLASSES).state_dict().keys())
-    assert list(model.state_dict().keys()) == ref_keys, "state-dict keys differ from torchvision resnet18"
+    if full != "mobilenet":
+        ref_keys = list(torchvision.models.resnet18(weights=None, num_classes=NUM_CLASSES).state_dict().keys())
+        assert list(model.state_dict().keys()) == ref_keys, "state-dict keys differ from torchvision resnet18"
 
     u8 = load_images()
     logits = logits_of(model, u8)
@@ -179,7 +206,7 @@ def make(out, full):
         "std": STD,
         "num_classes": NUM_CLASSES,
         "logits": [[float(v) for v in row] for row in logits.tolist()],
-        "architecture": FULL_ARCH if full else TINY_ARCH,
+        "architecture": MOBILENET_ARCH if full == "mobilenet" else FULL_ARCH if full else TINY_ARCH,
         "images": [{"source": f"skimage.data.{n}()", "crop_ltrb": list(b)} for n, b in IMAGES],
     }
     with open(exp_path, "w") as f:
@@ -210,6 +237,7 @@ def check(out, full):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="real resnet18 (~45 MB) instead of the tiny model")
+    ap.add_argument("--mobilenet", action="store_true", help="the tiny torchvision MobileNetV2 instead of the ResNet")
     ap.add_argument("--out", default=None, help=f"output directory (default {DEFAULT_OUT}; required with --full)")
     ap.add_argument("--check", action="store_true", help="only reload the files in --out and compare logits")
     args = ap.parse_args(argv)
@@ -217,9 +245,10 @@ def main(argv=None):
         ap.error("--full needs --out (the full fixture is not committed)")
     out = args.out or DEFAULT_OUT
     torch.set_num_threads(1)  # the same reduction order every run
+    kind = "mobilenet" if args.mobilenet else args.full
     if args.check:
-        return 0 if check(out, args.full) else 1
-    make(out, args.full)
+        return 0 if check(out, kind) else 1
+    make(out, kind)
     return 0
 
 

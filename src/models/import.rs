@@ -69,6 +69,11 @@ pub enum ImportPreset {
     /// Any BasicBlock ResNet named as torchvision names it.
     #[serde(rename = "torchvision-resnet")]
     TorchvisionResnet,
+    /// torchvision's `MobileNetV2` (`mobilenet_v2`, any `width_mult` and stages):
+    /// `features.0` the stem, `features.1…` the inverted residuals in order, the last
+    /// `features.N` the 1×1 convolution, `classifier.1` the linear layer.
+    #[serde(rename = "torchvision-mobilenet_v2")]
+    TorchvisionMobilenetV2,
 }
 
 impl ImportPreset {
@@ -78,6 +83,7 @@ impl ImportPreset {
             ImportPreset::TorchvisionResnet18 => "torchvision-resnet18",
             ImportPreset::TorchvisionResnet34 => "torchvision-resnet34",
             ImportPreset::TorchvisionResnet => "torchvision-resnet",
+            ImportPreset::TorchvisionMobilenetV2 => "torchvision-mobilenet_v2",
         }
     }
 
@@ -86,17 +92,30 @@ impl ImportPreset {
         match self {
             ImportPreset::TorchvisionResnet18 => Some("resnet18"),
             ImportPreset::TorchvisionResnet34 => Some("resnet34"),
-            ImportPreset::TorchvisionResnet => None,
+            ImportPreset::TorchvisionResnet | ImportPreset::TorchvisionMobilenetV2 => None,
         }
     }
 
-    /// Its key rules: torchvision's `downsample` is an `nn.Sequential` (`downsample.0` the
-    /// 1×1 convolution, `downsample.1` its BatchNorm); distill names the two.
-    pub fn remap(self) -> Vec<(String, String)> {
-        vec![
-            (r"\.downsample\.0\.".into(), ".downsample.conv.".into()),
-            (r"\.downsample\.1\.".into(), ".downsample.bn.".into()),
-        ]
+    /// Its key rules for `model` (the MobileNetV2 rules depend on its stages; without a model
+    /// there are none).
+    ///
+    /// - ResNet: torchvision's `downsample` is an `nn.Sequential` (`downsample.0` the 1×1
+    ///   convolution, `downsample.1` its BatchNorm); distill names the two.
+    /// - MobileNetV2: torchvision numbers every block of `features` in one sequence, and a
+    ///   block's `conv` is a sequence whose positions depend on whether it expands
+    ///   (`conv.0.0` is the expansion, or the depthwise convolution when there is none);
+    ///   distill nests stages and names each part.
+    pub fn remap(self, model: Option<&Model>) -> Vec<(String, String)> {
+        match self {
+            ImportPreset::TorchvisionMobilenetV2 => match model {
+                Some(Model::Mobilenetv2(m)) => mobilenet_rules(&m.block_expands()),
+                _ => Vec::new(),
+            },
+            _ => vec![
+                (r"\.downsample\.0\.".into(), ".downsample.conv.".into()),
+                (r"\.downsample\.1\.".into(), ".downsample.bn.".into()),
+            ],
+        }
     }
 
     /// Checks that `model` is the architecture this layout loads into; the reason when not.
@@ -104,6 +123,15 @@ impl ImportPreset {
         self,
         model: &crate::models::ModelConfig,
     ) -> std::result::Result<(), String> {
+        if self == ImportPreset::TorchvisionMobilenetV2 {
+            return match model {
+                crate::models::ModelConfig::Mobilenetv2(_) => Ok(()),
+                _ => Err(format!(
+                    "teacher.import.preset = \"{}\" loads a MobileNetV2: set teacher.model to {{ type = \"mobilenetv2\", width_mult = ..., stages = ... }} as the checkpoint was built",
+                    self.name()
+                )),
+            };
+        }
         let crate::models::ModelConfig::Resnet(r) = model else {
             return Err(format!(
                 "teacher.import.preset = \"{}\" loads a ResNet: set teacher.model to {{ type = \"resnet\", {} }}",
@@ -135,6 +163,52 @@ impl ImportPreset {
         }
         Ok(())
     }
+}
+
+/// torchvision's MobileNetV2 keys to distill's, for a network whose stages' blocks expand (or
+/// not) as `expands` says: `features.0.{0,1}` the stem, `features.k` the k-th block overall,
+/// `features.{N+1}.{0,1}` the last convolution, `classifier.1` the linear layer. Every rule is
+/// anchored at the start of a key, so no rule sees another's output.
+fn mobilenet_rules(expands: &[Vec<bool>]) -> Vec<(String, String)> {
+    let mut rules = vec![
+        (r"^features\.0\.0\.".to_string(), "stem.conv.".to_string()),
+        (r"^features\.0\.1\.".to_string(), "stem.bn.".to_string()),
+        (r"^classifier\.1\.".to_string(), "fc.".to_string()),
+    ];
+    let mut k = 0;
+    for (s, stage) in expands.iter().enumerate() {
+        for (b, &expand) in stage.iter().enumerate() {
+            k += 1;
+            let to = |part: &str| format!("stages.{s}.{b}.{part}.");
+            let parts: &[(&str, &str)] = if expand {
+                &[
+                    ("conv.0.0", "expand.conv"),
+                    ("conv.0.1", "expand.bn"),
+                    ("conv.1.0", "depthwise.conv"),
+                    ("conv.1.1", "depthwise.bn"),
+                    ("conv.2", "project.conv"),
+                    ("conv.3", "project.bn"),
+                ]
+            } else {
+                &[
+                    ("conv.0.0", "depthwise.conv"),
+                    ("conv.0.1", "depthwise.bn"),
+                    ("conv.1", "project.conv"),
+                    ("conv.2", "project.bn"),
+                ]
+            };
+            for (from, part) in parts {
+                rules.push((
+                    format!(r"^features\.{k}\.{}\.", from.replace('.', r"\.")),
+                    to(part),
+                ));
+            }
+        }
+    }
+    let last = k + 1;
+    rules.push((format!(r"^features\.{last}\.0\."), "last.conv.".into()));
+    rules.push((format!(r"^features\.{last}\.1\."), "last.bn.".into()));
+    rules
 }
 
 /// The weights file's format.
@@ -348,8 +422,8 @@ impl ImportConfig {
         }
     }
 
-    fn remapper(&self) -> Result<KeyRemapper> {
-        let preset = self.preset.map(ImportPreset::remap).unwrap_or_default();
+    fn remapper(&self, model: Option<&Model>) -> Result<KeyRemapper> {
+        let preset = self.preset.map(|p| p.remap(model)).unwrap_or_default();
         KeyRemapper::from_patterns(
             preset
                 .iter()
@@ -367,12 +441,12 @@ impl ImportConfig {
         }
     }
 
-    fn open(&self) -> Result<Source> {
+    fn open(&self, model: Option<&Model>) -> Result<Source> {
         if !self.weights.is_file() {
             return Err(self.error("no such file (teacher.import.weights)".into()));
         }
         let format = self.resolved_format().map_err(|e| self.error(e))?;
-        let remapper = self.remapper()?;
+        let remapper = self.remapper(model)?;
         Ok(match format {
             WeightsFormat::Pytorch => {
                 let mut store = PytorchStore::from_file(&self.weights)
@@ -396,9 +470,14 @@ impl ImportConfig {
         })
     }
 
-    /// The file's tensors after remapping, sorted by name.
+    /// The file's tensors after remapping, sorted by name (without the rules a preset derives
+    /// from the model: see [`ImportConfig::plan`]).
     pub fn source_tensors(&self) -> Result<Vec<TensorInfo>> {
-        let mut source = self.open()?;
+        self.source_tensors_for(None)
+    }
+
+    fn source_tensors_for(&self, model: Option<&Model>) -> Result<Vec<TensorInfo>> {
+        let mut source = self.open(model)?;
         let tensors = match &mut source {
             Source::Pytorch(s) => s.get_all_tensors().map(infos).map_err(|e| e.to_string()),
             Source::Safetensors(s) => s.get_all_tensors().map(infos).map_err(|e| e.to_string()),
@@ -416,7 +495,7 @@ impl ImportConfig {
 
     /// Compares the file's (remapped) tensors with what `model` needs.
     pub fn plan(&self, model: &Model) -> Result<ImportPlan> {
-        let source = self.source_tensors()?;
+        let source = self.source_tensors_for(Some(model))?;
         let expected = expected_tensors(model);
         let ignore: Vec<regex::Regex> = self
             .ignore
@@ -460,7 +539,7 @@ impl ImportConfig {
                 plan.summary()
             )));
         }
-        let mut source = self.open()?;
+        let mut source = self.open(Some(&model))?;
         let result = match &mut source {
             Source::Pytorch(s) => s.apply_to(&mut model).map_err(|e| e.to_string()),
             Source::Safetensors(s) => s.apply_to(&mut model).map_err(|e| e.to_string()),

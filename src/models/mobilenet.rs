@@ -405,6 +405,14 @@ pub struct MobileNetV2 {
 }
 
 impl MobileNetV2 {
+    /// Whether each block of each stage has an expansion convolution (t ≠ 1).
+    pub fn block_expands(&self) -> Vec<Vec<bool>> {
+        self.stages
+            .iter()
+            .map(|s| s.iter().map(|b| b.expand.is_some()).collect())
+            .collect()
+    }
+
     /// Logits for `[n, c, h, w]` images.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.forward_features(images, false).0

@@ -751,3 +751,111 @@ optimizer = {{ type = "adam", lr = 0.01 }}
         );
     }
 }
+
+/// The tiny torchvision MobileNetV2 of `tests/fixtures/torchvision` (made by
+/// `python/images/make_torchvision_fixture.py --mobilenet` with torchvision's own
+/// `MobileNetV2` class, width 0.25, three stages) loads with `preset =
+/// "torchvision-mobilenet_v2"` and no rules of its own, and gives PyTorch's logits on the same
+/// photos to 1e-4.
+#[test]
+fn a_torchvision_mobilenet_v2_loads_by_preset_and_gives_pytorchs_logits() {
+    use distill::models::MobileNetV2Config;
+    use distill::models::import::ImportPreset;
+    use distill::vocab::PerChannel;
+    let dir = fixtures().parent().unwrap().join("torchvision");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected_mobilenet_v2.json")).unwrap())
+            .unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let (mean, std) = (floats(&expected["mean"]), floats(&expected["std"]));
+    let arch = ModelConfig::Mobilenetv2(MobileNetV2Config {
+        width_mult: 0.25,
+        stages: vec![[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2]],
+        ..serde_json::from_str("{}").unwrap()
+    });
+    let normalize = Normalize {
+        mean: PerChannel::of(&mean).unwrap(),
+        std: PerChannel::of(&std).unwrap(),
+    };
+    let import = ImportConfig {
+        preset: Some(ImportPreset::TorchvisionMobilenetV2),
+        format: None,
+        ..distill::models::import::pytorch_safetensors(dir.join("tiny_mobilenet_v2.pth"), normalize)
+    };
+    let device = distill::default_device();
+    let fresh = arch.init([3, 64, 64], 5, &device);
+    let plan = import.plan(&fresh).unwrap();
+    assert!(plan.fits(), "{}", plan.listing());
+    // 16 convolutions (stem, 5 blocks of 2 or 3, last), each with a BatchNorm of 4 tensors, and
+    // the classifier's weight and bias.
+    assert_eq!(plan.matched.len(), 16 + 16 * 4 + 2, "{}", plan.listing());
+    assert_eq!(
+        plan.ignored.len(),
+        16,
+        "num_batches_tracked of 16 BatchNorms"
+    );
+    assert!(plan.unused.is_empty(), "{}", plan.listing());
+    let model = import.load(fresh).unwrap();
+
+    let raw = std::fs::read(dir.join("inputs.u8")).unwrap();
+    let (n, plane) = (6, 64 * 64);
+    let mut x = vec![0f32; raw.len()];
+    for (i, v) in raw.iter().enumerate() {
+        let c = (i / plane) % 3;
+        x[i] = (*v as f32 / 255.0 - mean[c]) / std[c];
+    }
+    let images = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(x, [n, 3, 64, 64]),
+        &device,
+    );
+    let logits: Vec<f32> = burn::module::Module::valid(&model)
+        .forward(images)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    let want: Vec<f32> = expected["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(floats)
+        .collect();
+    assert_eq!(logits.len(), want.len());
+    let mut max = 0f32;
+    for (g, w) in logits.iter().zip(&want) {
+        max = max.max((g - w).abs());
+    }
+    eprintln!("torchvision MobileNetV2 fixture: max |distill - PyTorch| = {max:e}");
+    assert!(max < 1e-4, "logits differ by {max}: {logits:?} vs {want:?}");
+
+    // Without the preset nothing of torchvision's `features.*` fits, and the plan says so.
+    let bare = ImportConfig {
+        preset: None,
+        ..import.clone()
+    };
+    let plan = bare.plan(&arch.init([3, 64, 64], 5, &device)).unwrap();
+    assert!(!plan.fits());
+    assert!(
+        plan.unused
+            .iter()
+            .any(|t| t.name == "features.1.conv.0.0.weight"),
+        "{}",
+        plan.listing()
+    );
+    // The preset refuses a model that is not a MobileNetV2, naming what to set.
+    let e = ImportPreset::TorchvisionMobilenetV2
+        .check_model(&ModelConfig::Resnet(distill::models::ResNetConfig {
+            preset: Some("resnet18".into()),
+            stem: None,
+            stem_width: None,
+            widths: None,
+            blocks: None,
+        }))
+        .unwrap_err();
+    assert!(e.contains("mobilenetv2"), "{e}");
+}
