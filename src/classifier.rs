@@ -120,6 +120,11 @@ pub trait Rows {
         None
     }
 
+    /// `(height, width)` of the images, for kinds of data that are images.
+    fn image_size(&self) -> Option<(usize, usize)> {
+        None
+    }
+
     /// The order in which rows are run for prediction (text: by length, so that batches pad
     /// little); predictions come back in row order whatever it is.
     fn prediction_order(&self) -> Vec<usize> {

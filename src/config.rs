@@ -1022,22 +1022,14 @@ impl TrainConfig {
                 "must be at most 8 pixels",
             ));
         }
-        if let Some(rrc) = &self.augment.random_resized_crop {
-            if let Err(reason) = rrc.check() {
-                return Err(bad(
-                    &format!("{prefix}.augment.random_resized_crop"),
-                    format!("{rrc:?}"),
-                    &reason,
-                ));
-            }
-            if self.augment.views > 0 {
-                return Err(bad(
-                    &format!("{prefix}.augment.random_resized_crop"),
-                    format!("{rrc:?}"),
-                    "recorded views hold a crop offset and a flip only: use crop_padding and \
-                     hflip with views, or views = 0",
-                ));
-            }
+        if let Some(rrc) = &self.augment.random_resized_crop
+            && let Err(reason) = rrc.check()
+        {
+            return Err(bad(
+                &format!("{prefix}.augment.random_resized_crop"),
+                format!("{rrc:?}"),
+                &reason,
+            ));
         }
         let views = self.augment.views;
         if views > crate::soft_labels::MAX_VIEWS {
@@ -1051,7 +1043,8 @@ impl TrainConfig {
             return Err(bad(
                 &format!("{prefix}.augment.views"),
                 views.to_string(),
-                "views are augmentations: set crop_padding > 0 or hflip = true, or views = 0",
+                "views are augmentations: set crop_padding > 0, hflip = true or \
+                 random_resized_crop, or views = 0",
             ));
         }
         if views > 0 && prefix.starts_with("teacher") {

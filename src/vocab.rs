@@ -397,7 +397,7 @@ fn default_rrc_ratio() -> [f64; 2] {
 }
 
 /// A crop box in an image: top, left, height, width (pixels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CropBox {
     /// First row.
     pub top: usize,
@@ -490,19 +490,35 @@ impl AugmentConfig {
             dy: dy as i8,
             dx: dx as i8,
             flip,
+            crop: None,
         }
     }
 
-    /// View `view` of training image `row` in a store recorded with `seed`: drawn from its own
-    /// seeded generator, so that any shard, process or order gives the same view.
-    pub fn recorded_view(&self, seed: u64, row: usize, view: usize) -> View {
+    /// View `view` of training image `row` (`h × w`) in a store recorded with `seed`: drawn
+    /// from its own seeded generator, so that any shard, process or order gives the same view.
+    /// With a random resized crop the crop box is drawn first, then the offset and flip.
+    pub fn recorded_view(
+        &self,
+        seed: u64,
+        row: usize,
+        view: usize,
+        (h, w): (usize, usize),
+    ) -> View {
         use rand::SeedableRng;
         let key = seed
             ^ (row as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ (view as u64)
                 .wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
                 .rotate_left(17);
-        self.draw(&mut rand::rngs::StdRng::seed_from_u64(key))
+        let mut rng = rand::rngs::StdRng::seed_from_u64(key);
+        let crop = self
+            .random_resized_crop
+            .as_ref()
+            .map(|rrc| rrc.draw(h, w, &mut rng));
+        View {
+            crop,
+            ..self.draw(&mut rng)
+        }
     }
 }
 
@@ -516,4 +532,8 @@ pub struct View {
     pub dx: i8,
     /// Mirrored left to right.
     pub flip: bool,
+    /// A random resized crop taken (and resized back to the image's size) before the shift and
+    /// flip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<CropBox>,
 }

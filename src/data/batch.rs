@@ -169,11 +169,20 @@ pub fn make_batch_views(
     let (c, h, w, p) = (data.channels, data.height, data.width, data.pixels());
     let mut pixels = vec![0f32; indices.len() * p];
     let mut scratch = vec![0u8; p];
+    let mut cropped = Vec::new();
     for (k, &i) in indices.iter().enumerate() {
-        let src = data.image(i);
+        let mut src = data.image(i);
         let out = &mut pixels[k * p..(k + 1) * p];
         match views {
             Some(v) => {
+                // A recorded random resized crop first, then the shift and flip.
+                if let Some(crop) = v[k].crop.filter(|b| {
+                    b.height > 0 && b.width > 0 && b.top + b.height <= h && b.left + b.width <= w
+                }) {
+                    cropped.resize(p, 0);
+                    resized_crop(&src, c, h, w, crop, &mut cropped);
+                    src = std::borrow::Cow::Borrowed(&cropped[..]);
+                }
                 apply_view(&src, c, h, w, v[k], &mut scratch);
                 normalize_into(&scratch, c, norm, out);
             }
@@ -221,6 +230,10 @@ impl crate::classifier::Rows for ImageDataset {
 
     fn view_inputs(&self, rows: &[usize], views: &[View], device: &Device) -> Option<Tensor<4>> {
         Some(make_batch_views(self, rows, self.normalize, Some(views), device).images)
+    }
+
+    fn image_size(&self) -> Option<(usize, usize)> {
+        Some((self.height, self.width))
     }
 }
 
@@ -323,6 +336,7 @@ mod tests {
             dy: 0,
             dx: 1,
             flip: true,
+            crop: None,
         };
         apply_view(&src, 2, 2, 3, view, &mut out);
         // output (y, x) reads (y, w - 1 - (x + 1)): columns 1, 0, then padding

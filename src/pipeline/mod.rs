@@ -113,6 +113,7 @@ pub fn view_spec(settings: &Settings) -> Option<ViewSpec> {
         crop_padding: a.crop_padding,
         hflip: a.hflip,
         seed: settings.seed,
+        random_resized_crop: a.random_resized_crop,
     })
 }
 

@@ -79,7 +79,7 @@ fn prefix_bytes(header_json: &[u8]) -> Vec<u8> {
 }
 
 /// What a store was recorded from; a reader must present the same.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
     /// SHA-256 of the teacher's weights file.
     pub teacher_hash: String,
@@ -94,7 +94,7 @@ pub struct Provenance {
 }
 
 /// How a store's augmented views were drawn ([`AugmentConfig::recorded_view`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViewSpec {
     /// Views per sample.
     pub count: usize,
@@ -104,6 +104,9 @@ pub struct ViewSpec {
     pub hflip: bool,
     /// Seed of the draws.
     pub seed: u64,
+    /// The random resized crop each view starts with (its box is recorded with the view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_resized_crop: Option<crate::vocab::ResizedCrop>,
 }
 
 impl ViewSpec {
@@ -113,8 +116,51 @@ impl ViewSpec {
             crop_padding: self.crop_padding,
             hflip: self.hflip,
             views: self.count,
-            random_resized_crop: None,
+            random_resized_crop: self.random_resized_crop,
         }
+    }
+
+    /// Bytes each view takes in a shard: the offset and flip (3), and a crop box (4 × u16 LE)
+    /// when the views start with a random resized crop.
+    pub fn view_bytes(&self) -> usize {
+        if self.random_resized_crop.is_some() {
+            3 + 8
+        } else {
+            3
+        }
+    }
+}
+
+/// A view as a shard stores it: `dy, dx, flip`, then with `crop` its top, left, height and width
+/// as u16 LE.
+fn encode_view(v: &View, with_crop: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[v.dy as u8, v.dx as u8, v.flip as u8]);
+    if with_crop {
+        let c = v.crop.unwrap_or(crate::vocab::CropBox {
+            top: 0,
+            left: 0,
+            height: 0,
+            width: 0,
+        });
+        for x in [c.top, c.left, c.height, c.width] {
+            out.extend_from_slice(&(x.min(u16::MAX as usize) as u16).to_le_bytes());
+        }
+    }
+}
+
+/// The view [`encode_view`] wrote into `b`.
+fn decode_view(b: &[u8]) -> View {
+    let u = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as usize;
+    View {
+        dy: b[0] as i8,
+        dx: b[1] as i8,
+        flip: b[2] != 0,
+        crop: (b.len() >= 11).then(|| crate::vocab::CropBox {
+            top: u(3),
+            left: u(5),
+            height: u(7),
+            width: u(9),
+        }),
     }
 }
 
@@ -311,11 +357,16 @@ impl ShardWriter {
                     message: format!("{} views for {expected} rows", self.views.len()),
                 });
             }
-            let bytes: Vec<u8> = self
+            let with_crop = self
+                .header
+                .provenance
                 .views
-                .iter()
-                .flat_map(|v| [v.dy as u8, v.dx as u8, v.flip as u8])
-                .collect();
+                .as_ref()
+                .is_some_and(|s| s.random_resized_crop.is_some());
+            let mut bytes = Vec::with_capacity(self.views.len() * 11);
+            for v in &self.views {
+                encode_view(v, with_crop, &mut bytes);
+            }
             self.hasher.update(&bytes);
             self.write(&bytes)?;
         }
@@ -398,6 +449,16 @@ where
             message: "a plain store has no views to record".into(),
         })?;
     let aug = spec.augment();
+    let size = match (data.image_size(), &spec.random_resized_crop) {
+        (Some(size), _) => size,
+        (None, None) => (0, 0),
+        (None, Some(_)) => {
+            return Err(Error::SoftLabels {
+                path: writer.path.clone(),
+                message: "random resized crops need images: remove student.train.augment.random_resized_crop or views".into(),
+            });
+        }
+    };
     let samples: Vec<usize> = rows.collect();
     let per_batch = (batch_size / spec.count.max(1)).max(1);
     for chunk in samples.chunks(per_batch) {
@@ -406,7 +467,7 @@ where
         for &i in chunk {
             for v in 0..spec.count {
                 indices.push(i);
-                views.push(aug.recorded_view(spec.seed, i, v));
+                views.push(aug.recorded_view(spec.seed, i, v, size));
             }
         }
         let inputs = data.view_inputs(&indices, &views, device).ok_or_else(|| {
@@ -449,11 +510,12 @@ pub fn decode_shard(bytes: &[u8], path: &Path) -> Result<Shard> {
         return Err(err(format!("{per} views per sample; at most {MAX_VIEWS}")));
     }
     let rows = (header.end - header.start) * per;
-    let view_bytes = if header.provenance.views.is_some() {
-        rows * 3
-    } else {
-        0
-    };
+    let per_view = header
+        .provenance
+        .views
+        .as_ref()
+        .map_or(0, ViewSpec::view_bytes);
+    let view_bytes = rows * per_view;
     let expected = row_bytes(&header)
         .and_then(|r| rows.checked_mul(r))
         .and_then(|b| b.checked_add(view_bytes))
@@ -489,14 +551,22 @@ pub fn decode_shard(bytes: &[u8], path: &Path) -> Result<Shard> {
             .collect(),
         Some(k) => dense_rows(logit_bytes, k, header.num_classes).map_err(err)?,
     };
-    let views = view_bytes
-        .chunks_exact(3)
-        .map(|c| View {
-            dy: c[0] as i8,
-            dx: c[1] as i8,
-            flip: c[2] != 0,
-        })
+    let views: Vec<View> = view_bytes
+        .chunks_exact(per_view.max(1))
+        .map(decode_view)
         .collect();
+    if let Some(bad) = views.iter().position(|v| {
+        v.crop.is_some_and(|c| {
+            c.height == 0
+                || c.width == 0
+                || c.top + c.height > crate::limits::MAX_IMAGE_SIDE
+                || c.left + c.width > crate::limits::MAX_IMAGE_SIDE
+        })
+    }) {
+        return Err(err(format!(
+            "view {bad} has an empty or oversized crop box"
+        )));
+    }
     Ok((header, logits, views))
 }
 
@@ -1005,6 +1075,37 @@ mod tests {
     }
 
     #[test]
+    fn views_with_crop_boxes_encode_in_eleven_bytes_and_come_back() {
+        let rrc = crate::vocab::ResizedCrop {
+            scale: [0.2, 1.0],
+            ratio: [0.75, 1.333],
+        };
+        let spec = ViewSpec {
+            count: 3,
+            crop_padding: 2,
+            hflip: true,
+            seed: 9,
+            random_resized_crop: Some(rrc),
+        };
+        assert_eq!(spec.view_bytes(), 11);
+        let aug = spec.augment();
+        for i in 0..50 {
+            let v = aug.recorded_view(spec.seed, i, i % 3, (300, 17));
+            let c = v.crop.expect("a crop box");
+            assert!(c.top + c.height <= 300 && c.left + c.width <= 17, "{c:?}");
+            let mut bytes = Vec::new();
+            encode_view(&v, true, &mut bytes);
+            assert_eq!(bytes.len(), 11);
+            assert_eq!(decode_view(&bytes), v);
+            // The same draw without the crop is a plain view of 3 bytes.
+            let plain = View { crop: None, ..v };
+            let mut bytes = Vec::new();
+            encode_view(&plain, false, &mut bytes);
+            assert_eq!(decode_view(&bytes), plain);
+        }
+    }
+
+    #[test]
     fn views_round_trip_and_a_reader_expecting_another_kind_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let spec = ViewSpec {
@@ -1012,6 +1113,7 @@ mod tests {
             crop_padding: 3,
             hflip: true,
             seed: 5,
+            random_resized_crop: None,
         };
         let mut prov = provenance();
         prov.views = Some(spec.clone());
@@ -1020,7 +1122,7 @@ mod tests {
         let aug = spec.augment();
         let views: Vec<View> = (0..4)
             .flat_map(|i| (0..2).map(move |v| (i, v)))
-            .map(|(i, v)| aug.recorded_view(5, i, v))
+            .map(|(i, v)| aug.recorded_view(5, i, v, (8, 8)))
             .collect();
         let logits: Vec<f32> = (0..8 * 3).map(|v| v as f32 * 0.25).collect();
         let mut w = ShardWriter::create(dir.path(), &h).unwrap();

@@ -276,9 +276,12 @@ fn folder_errors_name_the_field_or_the_folder() {
         .to_string();
     assert!(e.contains("purple") && e.contains("training folder"), "{e}");
 
-    // A resized crop cannot be recorded as views; a scale above 1 is refused.
+    // Ranges a resized crop cannot draw from are refused.
     for (augment, why) in [
-        ("augment = { random_resized_crop = {}, views = 2 }", "views"),
+        (
+            "augment = { random_resized_crop = { ratio = [2.0, 1.0] }, views = 2 }",
+            "ratio",
+        ),
         (
             "augment = { random_resized_crop = { scale = [0.5, 1.5] } }",
             "scale",

@@ -370,6 +370,7 @@ fn shard_corpus(dir: &Path) -> Vec<Vec<u8>> {
                     crop_padding: 1,
                     hflip: true,
                     seed: 1,
+                    random_resized_crop: None,
                 }),
             },
             sha256: String::new(),

@@ -15,9 +15,14 @@ use distill::task::image::ImageTask;
 use distill::vocab::Role;
 
 fn task(dir: &std::path::Path, views: usize) -> ImageTask {
+    task_with(dir, views, "crop_padding = 1, hflip = true")
+}
+
+/// The experiment with `views` recorded views drawn with the augmentation `draws`.
+fn task_with(dir: &std::path::Path, views: usize, draws: &str) -> ImageTask {
     let config = dir.join(format!("views{views}.toml"));
     let augment = if views > 0 {
-        format!("augment = {{ crop_padding = 1, hflip = true, views = {views} }}\n")
+        format!("augment = {{ {draws}, views = {views} }}\n")
     } else {
         String::new()
     };
@@ -36,9 +41,23 @@ fn task(dir: &std::path::Path, views: usize) -> ImageTask {
 
 #[test]
 fn each_recorded_view_is_the_input_its_logits_belong_to() {
+    recorded_views_are_the_inputs_of_their_logits("crop_padding = 1, hflip = true");
+}
+
+/// Random resized crops (FKD's recorded crops): each view's crop box is stored with it, and the
+/// student's input built from a stored view is the one the teacher labelled.
+#[test]
+fn recorded_random_resized_crops_are_the_inputs_of_their_logits() {
+    recorded_views_are_the_inputs_of_their_logits(
+        "random_resized_crop = { scale = [0.3, 1.0] }, hflip = true",
+    );
+}
+
+fn recorded_views_are_the_inputs_of_their_logits(draws: &str) {
     let dir = tempfile::tempdir().unwrap();
     common::write_dataset(dir.path(), 240, 60);
-    let task = task(dir.path(), 3);
+    let task = task_with(dir.path(), 3, draws);
+    let rrc = draws.contains("random_resized_crop");
     let out = dir.path().join("out");
     let opts = RunOptions::new(&out);
     train_teacher(&task, &opts).unwrap();
@@ -59,9 +78,27 @@ fn each_recorded_view_is_the_input_its_logits_belong_to() {
     // The views are augmentations (not all the identity), drawn from the documented generator.
     let aug = &task.settings().student_train.augment;
     assert!(a.views.iter().any(|v| v.dy != 0 || v.dx != 0 || v.flip));
+    let size = (train.height, train.width);
+    if rrc {
+        assert!(
+            a.views.iter().all(|v| v.crop.is_some()),
+            "every view has its box"
+        );
+        assert!(
+            a.views.iter().any(|v| v
+                .crop
+                .is_some_and(|c| c.height < size.0 || c.width < size.1)),
+            "crops smaller than the image"
+        );
+    } else {
+        assert!(a.views.iter().all(|v| v.crop.is_none()));
+    }
     for i in [0, 7, train.len() - 1] {
         for v in 0..3 {
-            assert_eq!(a.view(i, v), aug.recorded_view(task.settings().seed, i, v));
+            assert_eq!(
+                a.view(i, v),
+                aug.recorded_view(task.settings().seed, i, v, size)
+            );
         }
     }
     // Bit for bit: the teacher's logits on the input built from a recorded view are the
