@@ -558,11 +558,21 @@ struct CacheHeader {
 /// A cache file being written as images are decoded: `MAGIC, pixels, labels (u16 LE), header
 /// JSON, header length (u64 LE)`. The header goes last because its count and checksum are known
 /// only at the end; the file is written under a temporary name and renamed into place whole.
+/// Dropped unfinished (a decoding error, a full disk), it removes its temporary file.
 struct CacheWriter {
     path: PathBuf,
     tmp: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
+    out: Option<std::io::BufWriter<std::fs::File>>,
     sha: sha2::Sha256,
+}
+
+impl Drop for CacheWriter {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            self.out = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl CacheWriter {
@@ -579,7 +589,7 @@ impl CacheWriter {
         Ok(CacheWriter {
             path: path.to_path_buf(),
             tmp,
-            out,
+            out: Some(out),
             sha: sha2::Sha256::new(),
         })
     }
@@ -588,14 +598,8 @@ impl CacheWriter {
         use sha2::Digest;
         use std::io::Write;
         self.sha.update(planes);
-        let r = self
-            .out
-            .write_all(planes)
-            .map_err(|e| Error::io(&self.tmp, e));
-        if r.is_err() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-        r
+        let out = self.out.as_mut().expect("open until finished");
+        out.write_all(planes).map_err(|e| Error::io(&self.tmp, e))
     }
 
     /// Writes the labels and `header` (its checksum filled in), flushes and renames the file
@@ -605,22 +609,19 @@ impl CacheWriter {
         use std::io::Write;
         let labels: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
         self.sha.update(&labels);
-        header.payload_sha256 = self
-            .sha
+        header.payload_sha256 = std::mem::take(&mut self.sha)
             .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         let json = serde_json::to_vec(&header).expect("header serialises");
         let tmp = self.tmp.clone();
+        let mut out = self.out.take().expect("open until finished");
         let done = (|| {
-            self.out.write_all(&labels)?;
-            self.out.write_all(&json)?;
-            self.out.write_all(&(json.len() as u64).to_le_bytes())?;
-            self.out
-                .into_inner()
-                .map_err(|e| e.into_error())?
-                .sync_all()
+            out.write_all(&labels)?;
+            out.write_all(&json)?;
+            out.write_all(&(json.len() as u64).to_le_bytes())?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()
         })()
         .map_err(|e| Error::io(&tmp, e))
         .and_then(|()| fsutil::rename(&tmp, &self.path));
@@ -629,7 +630,7 @@ impl CacheWriter {
         }
         done?;
         fsutil::sync_parent(&self.path);
-        Ok(self.path)
+        Ok(self.path.clone())
     }
 }
 

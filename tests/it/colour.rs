@@ -554,6 +554,18 @@ fn a_folder_over_the_memory_limit_is_read_from_its_cache_file_with_the_same_pixe
     };
     assert_eq!(batch(&disk), batch(&mem));
 
+    // A file that fails to decode half-way leaves no temporary cache file behind.
+    std::fs::write(root.join(CLASSES[1]).join("zz-broken.png"), b"not a PNG").unwrap();
+    let e = read_folder(&root, &classes, true, &spec(small))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("zz-broken.png"), "{e}");
+    for entry in std::fs::read_dir(dir.path().join("cache")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        assert!(!name.ends_with(".tmp"), "left behind: {name}");
+    }
+    std::fs::remove_file(root.join(CLASSES[1]).join("zz-broken.png")).unwrap();
+
     // No cache to read from: refused with the fields to change, before any decoding.
     let mut no_cache = spec(small);
     no_cache.cache = false;
