@@ -127,31 +127,15 @@ pub fn make_batch(
 ) -> Batch {
     match augment {
         Some((cfg, rng)) if cfg.is_active() => {
-            let views: Vec<View> = indices.iter().map(|_| cfg.draw(rng)).collect();
-            match &cfg.random_resized_crop {
-                None => make_batch_views(data, indices, norm, Some(&views), device),
-                Some(rrc) => {
-                    // The resized crops become a batch of their own, then get their views.
-                    let (c, h, w, p) = (data.channels, data.height, data.width, data.pixels());
-                    let mut images = vec![0u8; indices.len() * p];
-                    for (&i, out) in indices.iter().zip(images.chunks_exact_mut(p)) {
-                        resized_crop(&data.image(i), c, h, w, rrc.draw(h, w, rng), out);
-                    }
-                    let cropped = ImageDataset {
-                        images: images.into(),
-                        labels: indices.iter().map(|&i| data.labels[i]).collect(),
-                        channels: c,
-                        height: h,
-                        width: w,
-                        num_classes: data.num_classes,
-                        normalize: data.normalize,
-                    };
-                    let order: Vec<usize> = (0..indices.len()).collect();
-                    let mut batch = make_batch_views(&cropped, &order, norm, Some(&views), device);
-                    batch.indices = indices.to_vec();
-                    batch
+            let mut views: Vec<View> = indices.iter().map(|_| cfg.draw(rng)).collect();
+            // The crop boxes are drawn after every shift and flip, in the order of the batch:
+            // the same draws as before recorded views could hold a crop.
+            if let Some(rrc) = &cfg.random_resized_crop {
+                for v in &mut views {
+                    v.crop = Some(rrc.draw(data.height, data.width, rng));
                 }
             }
+            make_batch_views(data, indices, norm, Some(&views), device)
         }
         _ => make_batch_views(data, indices, norm, None, device),
     }
@@ -169,9 +153,9 @@ pub fn make_batch_views(
     let (c, h, w, p) = (data.channels, data.height, data.width, data.pixels());
     let mut pixels = vec![0f32; indices.len() * p];
     let mut scratch = vec![0u8; p];
-    let mut cropped = Vec::new();
+    let (mut read, mut cropped) = (Vec::new(), Vec::new());
     for (k, &i) in indices.iter().enumerate() {
-        let mut src = data.image(i);
+        let mut src = data.images.image_in(i, p, &mut read);
         let out = &mut pixels[k * p..(k + 1) * p];
         match views {
             Some(v) => {
@@ -180,13 +164,13 @@ pub fn make_batch_views(
                     b.height > 0 && b.width > 0 && b.top + b.height <= h && b.left + b.width <= w
                 }) {
                     cropped.resize(p, 0);
-                    resized_crop(&src, c, h, w, crop, &mut cropped);
-                    src = std::borrow::Cow::Borrowed(&cropped[..]);
+                    resized_crop(src, c, h, w, crop, &mut cropped);
+                    src = &cropped;
                 }
-                apply_view(&src, c, h, w, v[k], &mut scratch);
+                apply_view(src, c, h, w, v[k], &mut scratch);
                 normalize_into(&scratch, c, norm, out);
             }
-            None => normalize_into(&src, c, norm, out),
+            None => normalize_into(src, c, norm, out),
         }
     }
     let n = indices.len();

@@ -799,7 +799,6 @@ fn folder_of(header: CacheHeader, images: Pixels, labels: Vec<u16>, spec: &Folde
 /// The folder a cache file's `bytes` hold, in memory, when they are whole (checksum) and of
 /// this spec.
 pub fn decode_cache(bytes: &[u8], classes: usize, spec: &FolderSpec) -> Option<Folder> {
-    use sha2::{Digest, Sha256};
     if bytes.get(..CACHE_MAGIC.len())? != CACHE_MAGIC.as_slice() {
         return None;
     }
@@ -810,11 +809,7 @@ pub fn decode_cache(bytes: &[u8], classes: usize, spec: &FolderSpec) -> Option<F
     let labels_at = usize::try_from(labels_at).ok()?;
     let labels_end = labels_at.checked_add(header.count.checked_mul(2)?)?;
     let payload = bytes.get(CACHE_MAGIC.len()..labels_end)?;
-    let digest: String = Sha256::digest(payload)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if digest != header.payload_sha256 {
+    if fsutil::sha256_hex(payload) != header.payload_sha256 {
         return None;
     }
     let labels = checked_labels(&bytes[labels_at..labels_end], classes)?;

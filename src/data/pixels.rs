@@ -96,6 +96,20 @@ impl Pixels {
         }
     }
 
+    /// Image `i`, of `pixels` bytes: borrowed from memory, or read into `buf` (reused across
+    /// calls, so that a batch allocates nothing per image).
+    pub fn image_in<'a>(&'a self, i: usize, pixels: usize, buf: &'a mut Vec<u8>) -> &'a [u8] {
+        match self {
+            Pixels::Memory(v) => &v[i * pixels..(i + 1) * pixels],
+            Pixels::File(f) => {
+                assert!(i < f.len, "image {i} of {}", f.len);
+                buf.resize(pixels, 0);
+                f.read(i, buf);
+                buf
+            }
+        }
+    }
+
     /// Images `indices`, in that order, as a set of their own: copied in memory, or the same
     /// file with the indices composed.
     pub fn subset(&self, indices: &[usize], pixels: usize) -> Pixels {
