@@ -1,4 +1,4 @@
-//! A fused Adam step: one pass per parameter tensor, in place where the buffers are not shared.
+//! Fused Adam and AdamW steps: one pass per parameter tensor, in place where the buffers are not shared.
 //!
 //! burn-optim's Adam updates a parameter through a chain of about fifteen element-wise tensor
 //! operations (weight decay, both moments, bias corrections, the square root, the division, the
@@ -7,15 +7,20 @@
 //! one multi-threaded pass through the extension op [`OptimBackend::distill_adam`]. Its state is
 //! burn's own `AdamState`, so checkpoints and resume are unchanged.
 //!
+//! [`FusedAdamW`] does the same for burn's `AdamW` (decoupled weight decay), keeping its
+//! `AdamWState`. SGD stays burn's: its momentum state keeps the velocity private, so a fused
+//! step could not keep burn's state type (and with it, checkpoints).
+//!
 //! It is not a new optimiser: on other devices, other dtypes or with AMSGrad it hands the step
-//! to burn's `Adam`.
+//! to burn's `Adam` or `AdamW`.
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{
-    Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
+    Adam, AdamConfig, AdamState, AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState,
+    LearningRate, ModuleOptimizer, Optimizer,
 };
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
@@ -30,12 +35,24 @@ pub struct AdamStep {
     pub beta_2: f32,
     /// ε.
     pub epsilon: f32,
-    /// L2 penalty added to the gradient (burn's `WeightDecay`), 0 for none.
-    pub penalty: Option<f32>,
+    /// The weight decay, if any, and how it is applied.
+    pub decay: Decay,
     /// The step number after this step (1 for the first).
     pub time: usize,
     /// The learning rate (as the f32 burn multiplies by).
     pub lr: f32,
+}
+
+/// How an Adam step applies weight decay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decay {
+    /// None.
+    None,
+    /// Adam's L2 penalty `λ`, added to the gradient (burn's `WeightDecay`): `g + λ·p`.
+    L2(f32),
+    /// AdamW's decoupled decay: the parameter is multiplied by `keep = 1 − lr·λ` (rounded to
+    /// f32 as burn does) before the step. AdamW with `lr·λ = 0` is `Decoupled(None)`.
+    Decoupled(Option<f32>),
 }
 
 /// The optimiser steps distill adds to burn's flex backend.
@@ -76,29 +93,108 @@ fn adam_kernel(
     let combined_factor = bias_correction2_sqrt / (1.0 - step.beta_1.powi(time));
     let eps = step.epsilon * bias_correction2_sqrt;
     let lr = step.lr;
-    let (b1, b2, penalty) = (step.beta_1, step.beta_2, step.penalty);
+    let (b1, b2) = (step.beta_1, step.beta_2);
+    let f = Factors {
+        b1,
+        b2,
+        factor_1,
+        factor_2,
+        combined_factor,
+        eps,
+        lr,
+        bias_1: 1.0 - b1.powi(time),
+        bias_2: 1.0 - b2.powi(time),
+        epsilon: step.epsilon,
+    };
+    let decay = step.decay;
     p.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))
         .zip(m.par_chunks_mut(CHUNK))
         .zip(v.par_chunks_mut(CHUNK))
         .for_each(|(((p, g), m), v)| {
-            for i in 0..p.len() {
-                let mut grad = g[i];
-                if let Some(penalty) = penalty {
-                    // burn: p·penalty + grad (f32 addition commutes exactly)
-                    grad += p[i] * penalty;
-                }
-                if first {
-                    m[i] = grad * factor_1;
-                    v[i] = (grad * grad) * factor_2;
-                } else {
-                    m[i] = m[i] * b1 + grad * factor_1;
-                    v[i] = v[i] * b2 + (grad * grad) * factor_2;
-                }
-                let update = (m[i] * combined_factor) / (v[i].sqrt() + eps);
-                p[i] -= update * lr;
+            // The branches are hoisted out of the element loop so that it vectorises: the
+            // packed multiply, add, divide and square root round exactly like the scalar ones,
+            // so the result stays burn's bit for bit.
+            let f = &f;
+            match (first, decay) {
+                (true, Decay::None) => adam_chunk::<true, false>(f, 0.0, p, g, m, v),
+                (true, Decay::L2(w)) => adam_chunk::<true, true>(f, w, p, g, m, v),
+                (false, Decay::None) => adam_chunk::<false, false>(f, 0.0, p, g, m, v),
+                (false, Decay::L2(w)) => adam_chunk::<false, true>(f, w, p, g, m, v),
+                (true, Decay::Decoupled(None)) => adamw_chunk::<true, false>(f, 1.0, p, g, m, v),
+                (true, Decay::Decoupled(Some(k))) => adamw_chunk::<true, true>(f, k, p, g, m, v),
+                (false, Decay::Decoupled(None)) => adamw_chunk::<false, false>(f, 1.0, p, g, m, v),
+                (false, Decay::Decoupled(Some(k))) => adamw_chunk::<false, true>(f, k, p, g, m, v),
             }
         });
+}
+
+/// The per-step constants of [`adam_kernel`].
+struct Factors {
+    b1: f32,
+    b2: f32,
+    factor_1: f32,
+    factor_2: f32,
+    combined_factor: f32,
+    eps: f32,
+    lr: f32,
+    /// AdamW's bias corrections `1 − β₁ᵗ`, `1 − β₂ᵗ` and its unscaled ε.
+    bias_1: f32,
+    bias_2: f32,
+    epsilon: f32,
+}
+
+/// One chunk of the Adam update, without bounds checks or branches in the loop.
+#[inline(always)]
+fn adam_chunk<const FIRST: bool, const PENALTY: bool>(
+    f: &Factors,
+    penalty: f32,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let mut grad = g;
+        if PENALTY {
+            // burn: p·penalty + grad (f32 addition commutes exactly)
+            grad += *p * penalty;
+        }
+        if FIRST {
+            *m = grad * f.factor_1;
+            *v = (grad * grad) * f.factor_2;
+        } else {
+            *m = *m * f.b1 + grad * f.factor_1;
+            *v = *v * f.b2 + (grad * grad) * f.factor_2;
+        }
+        let update = (*m * f.combined_factor) / (v.sqrt() + f.eps);
+        *p -= update * f.lr;
+    }
+}
+
+/// One chunk of the AdamW update (burn-optim's `AdamW`, operation for operation):
+/// `m̂ = m / (1 − β₁ᵗ)`, `v̂ = v / (1 − β₂ᵗ)`, `p ← p·keep − lr · m̂ / (√v̂ + ε)`.
+#[inline(always)]
+fn adamw_chunk<const FIRST: bool, const DECAY: bool>(
+    f: &Factors,
+    keep: f32,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) {
+    for (((p, &grad), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        if FIRST {
+            *m = grad * f.factor_1;
+            *v = (grad * grad) * f.factor_2;
+        } else {
+            *m = *m * f.b1 + grad * f.factor_1;
+            *v = *v * f.b2 + (grad * grad) * f.factor_2;
+        }
+        let delta = (*m / f.bias_1) / ((*v / f.bias_2).sqrt() + f.epsilon);
+        let decayed = if DECAY { *p * keep } else { *p };
+        *p = decayed - delta * f.lr;
+    }
 }
 
 /// The f32 elements of `t`, owned and contiguous (no copy when `t` is unshared and dense).
@@ -150,12 +246,64 @@ impl OptimBackend for Flex {
     }
 }
 
+/// Adam's β₁, β₂ and ε: burn's defaults, which distill uses.
+const BETA_1: f32 = 0.9;
+const BETA_2: f32 = 0.999;
+const EPSILON: f32 = 1e-5;
+
+/// Whether the fused kernel can take this step: flex f32 tensors and no AMSGrad.
+fn fusable<const D: usize>(
+    tensor: &Tensor<D>,
+    grad: &Tensor<D>,
+    momentum: Option<&AdaptiveMomentumState<D>>,
+) -> bool {
+    super::own_kernels()
+        && plain_flex_f32(tensor)
+        && plain_flex_f32(grad)
+        && momentum.is_none_or(|s| {
+            s.max_moment_2.is_none() && plain_flex_f32(&s.moment_1) && plain_flex_f32(&s.moment_2)
+        })
+}
+
+/// One fused step: the new parameter and burn's moment state after it.
+fn fused_step<const D: usize>(
+    lr: LearningRate,
+    decay: Decay,
+    tensor: Tensor<D>,
+    grad: Tensor<D>,
+    momentum: Option<AdaptiveMomentumState<D>>,
+) -> (Tensor<D>, AdaptiveMomentumState<D>) {
+    let time = momentum.as_ref().map_or(1, |s| s.time + 1);
+    let step = AdamStep {
+        beta_1: BETA_1,
+        beta_2: BETA_2,
+        epsilon: EPSILON,
+        decay,
+        time,
+        lr: lr as f32,
+    };
+    let (p, m, v) = match momentum {
+        None => <Dispatch as OptimBackend>::distill_adam_first(
+            tensor.into_dispatch(),
+            grad.into_dispatch(),
+            step,
+        ),
+        Some(s) => <Dispatch as OptimBackend>::distill_adam(
+            tensor.into_dispatch(),
+            grad.into_dispatch(),
+            s.moment_1.into_dispatch(),
+            s.moment_2.into_dispatch(),
+            step,
+        ),
+    };
+    let momentum =
+        AdaptiveMomentumState::new(time, Tensor::from_dispatch(m), Tensor::from_dispatch(v));
+    (Tensor::from_dispatch(p), momentum)
+}
+
 /// burn-optim's Adam, with the update fused into one pass on the flex backend.
 #[derive(Clone)]
 pub struct FusedAdam {
-    beta_1: f32,
-    beta_2: f32,
-    epsilon: f32,
     penalty: Option<f32>,
     fallback: Adam,
 }
@@ -163,11 +311,12 @@ pub struct FusedAdam {
 impl FusedAdam {
     /// Adam with burn's default β₁ 0.9, β₂ 0.999, ε 1e-5 and an optional L2 penalty.
     pub fn new(weight_decay: Option<f32>) -> Self {
-        let config = AdamConfig::new().with_weight_decay(weight_decay.map(WeightDecayConfig::new));
+        let config = AdamConfig::new()
+            .with_beta_1(BETA_1)
+            .with_beta_2(BETA_2)
+            .with_epsilon(EPSILON)
+            .with_weight_decay(weight_decay.map(WeightDecayConfig::new));
         Self {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-5,
             penalty: weight_decay,
             fallback: config.build(),
         }
@@ -193,43 +342,72 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let usable = super::own_kernels()
-            && plain_flex_f32(&tensor)
-            && plain_flex_f32(&grad)
-            && state.as_ref().is_none_or(|s| {
-                s.momentum.max_moment_2.is_none()
-                    && plain_flex_f32(&s.momentum.moment_1)
-                    && plain_flex_f32(&s.momentum.moment_2)
-            });
-        if !usable {
+        if !fusable(&tensor, &grad, state.as_ref().map(|s| &s.momentum)) {
             return self.fallback.step(lr, tensor, grad, state);
         }
-        let time = state.as_ref().map_or(1, |s| s.momentum.time + 1);
-        let step = AdamStep {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            penalty: self.penalty,
-            time,
-            lr: lr as f32,
-        };
-        let (p, m, v) = match state {
-            None => <Dispatch as OptimBackend>::distill_adam_first(
-                tensor.into_dispatch(),
-                grad.into_dispatch(),
-                step,
-            ),
-            Some(s) => <Dispatch as OptimBackend>::distill_adam(
-                tensor.into_dispatch(),
-                grad.into_dispatch(),
-                s.momentum.moment_1.into_dispatch(),
-                s.momentum.moment_2.into_dispatch(),
-                step,
-            ),
-        };
-        let momentum =
-            AdaptiveMomentumState::new(time, Tensor::from_dispatch(m), Tensor::from_dispatch(v));
-        (Tensor::from_dispatch(p), Some(AdamState::new(momentum)))
+        let decay = self.penalty.map_or(Decay::None, Decay::L2);
+        let (p, momentum) = fused_step(lr, decay, tensor, grad, state.map(|s| s.momentum));
+        (p, Some(AdamState::new(momentum)))
+    }
+
+    fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
+        state.momentum = state.momentum.to_device(device);
+        state
+    }
+}
+
+/// burn-optim's AdamW (decoupled weight decay), with the update fused into one pass on the
+/// flex backend. Its state is burn's `AdamWState`.
+#[derive(Clone)]
+pub struct FusedAdamW {
+    weight_decay: f32,
+    fallback: AdamW,
+}
+
+impl FusedAdamW {
+    /// AdamW with burn's default β₁ 0.9, β₂ 0.999, ε 1e-5 and decoupled decay `λ`.
+    pub fn new(weight_decay: f32) -> Self {
+        let config = AdamWConfig::new()
+            .with_beta_1(BETA_1)
+            .with_beta_2(BETA_2)
+            .with_epsilon(EPSILON)
+            .with_weight_decay(weight_decay);
+        Self {
+            weight_decay,
+            fallback: config.build(),
+        }
+    }
+
+    /// As a whole-module optimiser.
+    pub fn init(self) -> ModuleOptimizer {
+        ModuleOptimizer::from(self)
+    }
+}
+
+impl Optimizer for FusedAdamW {
+    type State<const D: usize> = AdamWState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        if !fusable(&tensor, &grad, state.as_ref().map(|s| &s.momentum)) {
+            return self.fallback.step(lr, tensor, grad, state);
+        }
+        // burn: `decay_rate = lr · λ` in f64, the parameter times `(1 − decay_rate) as f32`.
+        let decay_rate = lr * (self.weight_decay as f64);
+        let keep = (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32);
+        let (p, momentum) = fused_step(
+            lr,
+            Decay::Decoupled(keep),
+            tensor,
+            grad,
+            state.map(|s| s.momentum),
+        );
+        (p, Some(AdamWState::new(momentum)))
     }
 
     fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
@@ -295,6 +473,39 @@ mod tests {
             assert!(
                 pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
                 "decay {decay:?}"
+            );
+            assert_ne!(pa, params(&LinearConfig::new(37, 70).init(&device)));
+        }
+    }
+
+    /// The same for AdamW: twenty steps of burn's and of the fused one end with the same bits
+    /// (with decoupled decay, and with none).
+    #[test]
+    fn equals_burns_adamw_bit_for_bit() {
+        for decay in [0.0f32, 1e-2] {
+            let device = Device::flex().autodiff();
+            let start = LinearConfig::new(37, 70).init(&device);
+            let mut ours = FusedAdamW::new(decay).init();
+            let mut theirs = AdamWConfig::new().with_weight_decay(decay).init();
+            let (mut a, mut b) = (start.clone(), start);
+            for i in 0..20 {
+                let x = Tensor::<2>::random([16, 37], Distribution::Normal(0.0, 1.0), &device);
+                let lr = 1e-2 / (1.0 + i as f64);
+                let ga = GradientsParams::from_grads(
+                    a.forward(x.clone()).powf_scalar(2.0).mean().backward(),
+                    &a,
+                );
+                a = ours.step(lr, a, ga);
+                let gb = GradientsParams::from_grads(
+                    b.forward(x).powf_scalar(2.0).mean().backward(),
+                    &b,
+                );
+                b = theirs.step(lr, b, gb);
+            }
+            let (pa, pb) = (params(&a), params(&b));
+            assert!(
+                pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "decay {decay}"
             );
             assert_ne!(pa, params(&LinearConfig::new(37, 70).init(&device)));
         }

@@ -24,7 +24,7 @@ use crate::vocab::FeatureShape;
 use burn::module::{Module, ModuleDisplay};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use distiller::Distiller;
 use rand::SeedableRng;
@@ -192,7 +192,7 @@ pub fn build_optimizer(recipe: &TrainConfig) -> ModuleOptimizer {
         OptimizerConfig::Adam { .. } => {
             crate::kernels::optim::FusedAdam::new((wd > 0.0).then_some(wd as f32)).init()
         }
-        OptimizerConfig::Adamw { .. } => AdamWConfig::new().with_weight_decay(wd as f32).init(),
+        OptimizerConfig::Adamw { .. } => crate::kernels::optim::FusedAdamW::new(wd as f32).init(),
     }
 }
 
