@@ -4,7 +4,7 @@
 //! - [`conv`]: 2-D convolution (forward, input and weight gradients) as one GEMM per image and
 //!   group, with our own im2col / col2im and a direct depthwise path.
 //! - [`gemm`]: a bounds-checked front to the `gemm` crate burn-flex itself uses.
-//! - [`optim`]: a fused Adam step, bit-for-bit burn-optim's update in one pass.
+//! - [`optim`]: fused Adam and AdamW steps, bit-for-bit burn-optim's updates in one pass.
 //! - [`pool`]: max pooling whose backward pass recomputes each window's winner (no index
 //!   tensor, no scatter).
 //!
