@@ -42,6 +42,10 @@ pub struct ConvSpec {
     pub groups: usize,
     /// Output height and width.
     pub out_hw: [usize; 2],
+    /// A ReLU fused onto the output (`max(y, 0)`, NaN kept, as burn's `relu`): applied per image
+    /// while the output is still in cache, and in the backward pass the gradient is masked
+    /// where the output is 0 before the convolution's own gradients.
+    pub relu: bool,
 }
 
 impl ConvSpec {
@@ -87,7 +91,13 @@ impl ConvSpec {
             dilation,
             groups,
             out_hw: [oh, ow],
+            relu: false,
         })
+    }
+
+    /// The same convolution with a ReLU fused onto its output.
+    pub fn with_relu(self) -> Self {
+        Self { relu: true, ..self }
     }
 
     fn c_in_g(&self) -> usize {
@@ -274,6 +284,9 @@ pub fn forward(spec: &ConvSpec, x: &[f32], weight: &[f32], bias: Option<&[f32]>)
                 .enumerate()
                 .for_each(|(i, plane)| plane.iter_mut().for_each(|v| *v += b[i % spec.c_out]));
         }
+        if spec.relu {
+            y.par_chunks_mut(p).for_each(relu_in_place);
+        }
     } else {
         let scratch = if spec.is_pointwise() { 0 } else { k * p };
         per_image(
@@ -310,10 +323,36 @@ pub fn forward(spec: &ConvSpec, x: &[f32], weight: &[f32], bias: Option<&[f32]>)
                         inner,
                     );
                 }
+                if spec.relu {
+                    relu_in_place(y_n);
+                }
             },
         );
     }
     y
+}
+
+/// burn's `relu`, in place: `x` where `x > 0` or NaN, else 0.
+fn relu_in_place(y: &mut [f32]) {
+    for v in y {
+        *v = if v.is_nan() || *v > 0.0 { *v } else { 0.0 };
+    }
+}
+
+/// burn's `relu_backward`: the gradient `dy` where the ReLU's output `y` is positive or NaN,
+/// else 0.
+pub fn relu_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(y.len(), dy.len());
+    let mut out = vec![0.0f32; dy.len()];
+    const CHUNK: usize = 16 * 1024;
+    out.par_chunks_mut(CHUNK)
+        .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+        .for_each(|(o, (y, dy))| {
+            for ((o, &y), &g) in o.iter_mut().zip(y).zip(dy) {
+                *o = if y.is_nan() || y > 0.0 { g } else { 0.0 };
+            }
+        });
+    out
 }
 
 /// `dx` for `y = x ⊛ weight`: the gradient of the loss with respect to the input, given

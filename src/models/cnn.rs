@@ -57,6 +57,14 @@ impl ConvUnit {
             None => x,
         }
     }
+
+    /// `relu(self.forward(x))`; without BatchNorm the ReLU is fused into the convolution.
+    fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.norm {
+            Some(_) => relu(self.forward(x)),
+            None => crate::kernels::conv2d_relu(&self.conv, x),
+        }
+    }
 }
 
 /// A block of convolutions with an optional shortcut.
@@ -73,10 +81,11 @@ impl CnnBlock {
         let last = self.units.len() - 1;
         let mut x = input.clone();
         for (i, unit) in self.units.iter().enumerate() {
-            x = unit.forward(x);
-            if i < last || !self.residual {
-                x = relu(x);
-            }
+            x = if i < last || !self.residual {
+                unit.forward_relu(x)
+            } else {
+                unit.forward(x)
+            };
         }
         if self.residual {
             let shortcut = match &self.projection {
