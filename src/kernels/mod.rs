@@ -581,7 +581,7 @@ mod tests {
                 .require_grad();
             let fused = conv2d_relu(&conv, x.clone());
             let apart = burn::tensor::activation::relu(conv2d(&conv, x.clone()));
-            let bits = |t: Tensor<4>| t.into_data().to_vec::<f32>().unwrap();
+            let bits = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
             let as_bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
             assert_eq!(as_bits(bits(fused.clone())), as_bits(bits(apart.clone())));
             let zeros = bits(fused.clone()).iter().filter(|v| **v == 0.0).count();
