@@ -606,7 +606,7 @@ mod tests {
                         .grad(g)
                         .unwrap()
                         .into_data()
-                        .to_vec::<f32>()
+                        .try_to_vec::<f32>()
                         .unwrap()
                 };
                 assert_eq!(as_bits(db(&g_fused)), as_bits(db(&g_apart)), "db");
