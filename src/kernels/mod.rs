@@ -4,6 +4,7 @@
 //! - [`conv`]: 2-D convolution (forward, input and weight gradients) as one GEMM per image and
 //!   group, with our own im2col / col2im and a direct depthwise path.
 //! - [`gemm`]: a bounds-checked front to the `gemm` crate burn-flex itself uses.
+//! - [`linear`]: one-row (batch-1) linear layers split over threads by blocks of columns.
 //! - [`optim`]: fused Adam and AdamW steps, bit-for-bit burn-optim's updates in one pass.
 //! - [`pool`]: max pooling whose backward pass recomputes each window's winner (no index
 //!   tensor, no scatter).
@@ -20,6 +21,7 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod linear;
 pub mod optim;
 pub mod pool;
 

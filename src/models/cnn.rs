@@ -196,7 +196,10 @@ impl Cnn {
         }
         let mut v: Tensor<2> = x.flatten(1, 3);
         for (i, layer) in self.hidden.iter().enumerate() {
-            v = relu(layer.forward(self.dropout.forward(v)));
+            v = relu(crate::kernels::linear::forward(
+                layer,
+                self.dropout.forward(v),
+            ));
             if collect {
                 features.push(NamedFeature {
                     name: format!("hidden{}", i + 1),
@@ -204,6 +207,9 @@ impl Cnn {
                 });
             }
         }
-        (self.output.forward(self.dropout.forward(v)), features)
+        (
+            crate::kernels::linear::forward(&self.output, self.dropout.forward(v)),
+            features,
+        )
     }
 }

@@ -82,7 +82,7 @@ impl Mlp {
         let mut x = rows;
         let mut features = Vec::new();
         for (i, layer) in self.hidden.iter().enumerate() {
-            x = relu(layer.forward(x));
+            x = relu(crate::kernels::linear::forward(layer, x));
             if collect {
                 features.push(NamedFeature {
                     name: format!("hidden{}", i + 1),
@@ -91,6 +91,6 @@ impl Mlp {
             }
             x = self.dropout.forward(x);
         }
-        (self.output.forward(x), features)
+        (crate::kernels::linear::forward(&self.output, x), features)
     }
 }
