@@ -443,71 +443,57 @@ mod tests {
         v
     }
 
-    /// Twenty steps of burn's Adam and of the fused one, from the same start on the same
-    /// batches, end with the same bits (with and without weight decay).
+    /// Twenty steps of `ours` and `theirs` from the same start on the same batches end with the
+    /// same bits, and away from the start.
+    fn assert_same_twenty_steps(
+        mut ours: ModuleOptimizer,
+        mut theirs: ModuleOptimizer,
+        what: &str,
+    ) {
+        let device = Device::flex().autodiff();
+        let start = LinearConfig::new(37, 70).init(&device);
+        let (mut a, mut b) = (start.clone(), start);
+        for i in 0..20 {
+            let x = Tensor::<2>::random([16, 37], Distribution::Normal(0.0, 1.0), &device);
+            let lr = 1e-2 / (1.0 + i as f64);
+            let ga = GradientsParams::from_grads(
+                a.forward(x.clone()).powf_scalar(2.0).mean().backward(),
+                &a,
+            );
+            a = ours.step(lr, a, ga);
+            let gb =
+                GradientsParams::from_grads(b.forward(x).powf_scalar(2.0).mean().backward(), &b);
+            b = theirs.step(lr, b, gb);
+        }
+        let (pa, pb) = (params(&a), params(&b));
+        assert!(
+            pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{what}"
+        );
+        assert_ne!(
+            pa,
+            params(&LinearConfig::new(37, 70).init(&device)),
+            "{what}"
+        );
+    }
+
+    /// burn's Adam and the fused one, with and without weight decay.
     #[test]
     fn equals_burns_adam_bit_for_bit() {
         for decay in [None, Some(5e-4f32)] {
-            let device = Device::flex().autodiff();
-            let start = LinearConfig::new(37, 70).init(&device);
-            let mut ours = FusedAdam::new(decay).init();
-            let mut theirs = AdamConfig::new()
+            let theirs = AdamConfig::new()
                 .with_weight_decay(decay.map(WeightDecayConfig::new))
                 .init();
-            let (mut a, mut b) = (start.clone(), start);
-            for i in 0..20 {
-                let x = Tensor::<2>::random([16, 37], Distribution::Normal(0.0, 1.0), &device);
-                let lr = 1e-2 / (1.0 + i as f64);
-                let ga = GradientsParams::from_grads(
-                    a.forward(x.clone()).powf_scalar(2.0).mean().backward(),
-                    &a,
-                );
-                a = ours.step(lr, a, ga);
-                let gb = GradientsParams::from_grads(
-                    b.forward(x).powf_scalar(2.0).mean().backward(),
-                    &b,
-                );
-                b = theirs.step(lr, b, gb);
-            }
-            let (pa, pb) = (params(&a), params(&b));
-            assert!(
-                pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
-                "decay {decay:?}"
-            );
-            assert_ne!(pa, params(&LinearConfig::new(37, 70).init(&device)));
+            assert_same_twenty_steps(FusedAdam::new(decay).init(), theirs, &format!("{decay:?}"));
         }
     }
 
-    /// The same for AdamW: twenty steps of burn's and of the fused one end with the same bits
-    /// (with decoupled decay, and with none).
+    /// burn's AdamW and the fused one, with decoupled decay and with none.
     #[test]
     fn equals_burns_adamw_bit_for_bit() {
         for decay in [0.0f32, 1e-2] {
-            let device = Device::flex().autodiff();
-            let start = LinearConfig::new(37, 70).init(&device);
-            let mut ours = FusedAdamW::new(decay).init();
-            let mut theirs = AdamWConfig::new().with_weight_decay(decay).init();
-            let (mut a, mut b) = (start.clone(), start);
-            for i in 0..20 {
-                let x = Tensor::<2>::random([16, 37], Distribution::Normal(0.0, 1.0), &device);
-                let lr = 1e-2 / (1.0 + i as f64);
-                let ga = GradientsParams::from_grads(
-                    a.forward(x.clone()).powf_scalar(2.0).mean().backward(),
-                    &a,
-                );
-                a = ours.step(lr, a, ga);
-                let gb = GradientsParams::from_grads(
-                    b.forward(x).powf_scalar(2.0).mean().backward(),
-                    &b,
-                );
-                b = theirs.step(lr, b, gb);
-            }
-            let (pa, pb) = (params(&a), params(&b));
-            assert!(
-                pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
-                "decay {decay}"
-            );
-            assert_ne!(pa, params(&LinearConfig::new(37, 70).init(&device)));
+            let theirs = AdamWConfig::new().with_weight_decay(decay).init();
+            assert_same_twenty_steps(FusedAdamW::new(decay).init(), theirs, &format!("{decay}"));
         }
     }
 }
