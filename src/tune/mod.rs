@@ -474,7 +474,7 @@ pub fn verdict_line(s: &TuneSummary) -> String {
         )
     } else {
         format!(
-            "tune: no objective beat the no-KD student on validation (best: {} at {}, no KD {}); the report will recommend the no-KD student",
+            "tune: no objective beat the no-KD student on validation (best: {} at {}, no KD {}); the KD students train with this best point, and the verdict (the final students' validation accuracy against its seed noise) decides which student to ship",
             describe_point(&s.chosen),
             s.chosen_validation.pct(),
             s.no_kd_validation.pct()
