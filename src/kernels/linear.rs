@@ -11,7 +11,7 @@
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
@@ -117,15 +117,12 @@ impl LinearBackend for Flex {
 /// `linear.forward(x)`; one row of f32 on the plain flex device (no autodiff) goes through
 /// [`row_times_matrix`].
 pub fn forward(linear: &Linear, x: Tensor<2>) -> Tensor<2> {
-    let plain_flex = |t: &Tensor<2>| {
-        matches!(t.device().as_dispatch(), DispatchDevice::Flex(_)) && t.dtype() == DType::F32
-    };
     let weight = linear.weight.val();
     let [k, _] = weight.dims();
     let usable = super::own_kernels()
         && x.dims() == [1, k]
-        && plain_flex(&x)
-        && plain_flex(&weight)
+        && super::plain_flex_f32(&x)
+        && super::plain_flex_f32(&weight)
         && linear
             .bias
             .as_ref()

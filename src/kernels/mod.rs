@@ -437,6 +437,11 @@ pub fn is_flex(device: &Device) -> bool {
     )
 }
 
+/// An f32 tensor on the plain flex device (no autodiff around it).
+pub(crate) fn plain_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
+    matches!(t.device().as_dispatch(), DispatchDevice::Flex(_)) && t.dtype() == DType::F32
+}
+
 /// The geometry of `conv` applied to `x`, or `None` where distill's kernels do not apply
 /// (`Same` padding, shapes that do not fit).
 pub fn conv_spec(conv: &Conv2d, x_dims: [usize; 4]) -> Option<ConvSpec> {

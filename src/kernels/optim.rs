@@ -16,14 +16,14 @@
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{
     Adam, AdamConfig, AdamState, AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState,
     LearningRate, ModuleOptimizer, Optimizer,
 };
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::TensorData;
 use rayon::prelude::*;
 
 /// Adam's hyper-parameters for one step, with the host-side factors burn computes per step.
@@ -258,10 +258,12 @@ fn fusable<const D: usize>(
     momentum: Option<&AdaptiveMomentumState<D>>,
 ) -> bool {
     super::own_kernels()
-        && plain_flex_f32(tensor)
-        && plain_flex_f32(grad)
+        && super::plain_flex_f32(tensor)
+        && super::plain_flex_f32(grad)
         && momentum.is_none_or(|s| {
-            s.max_moment_2.is_none() && plain_flex_f32(&s.moment_1) && plain_flex_f32(&s.moment_2)
+            s.max_moment_2.is_none()
+                && super::plain_flex_f32(&s.moment_1)
+                && super::plain_flex_f32(&s.moment_2)
         })
 }
 
@@ -326,10 +328,6 @@ impl FusedAdam {
     pub fn init(self) -> ModuleOptimizer {
         ModuleOptimizer::from(self)
     }
-}
-
-fn plain_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
-    matches!(t.device().as_dispatch(), DispatchDevice::Flex(_)) && t.dtype() == DType::F32
 }
 
 impl Optimizer for FusedAdam {

@@ -61,13 +61,6 @@ impl PoolSpec {
     }
 }
 
-/// Whether `v` takes the window from the current `value`: larger, or a NaN (so the first
-/// largest value wins, and a NaN always wins).
-#[inline(always)]
-fn takes(v: f32, value: f32) -> bool {
-    v > value || v.is_nan()
-}
-
 /// `a` where `take`, else `b`, without a branch: window winners are data-dependent, and a
 /// mispredicted branch per element cost more than the comparison (a third of the example
 /// student's step on an AMD EPYC).
@@ -94,7 +87,7 @@ fn winner(spec: &PoolSpec, plane: &[f32], oy: usize, ox: usize) -> (usize, f32) 
         for j in 0..spec.kernel[1] {
             let idx = row + x0 + j;
             let v = plane[idx];
-            let take = takes(v, value);
+            let take = takes_wide(v, value);
             best = pick(take, idx, best);
             value = pick_f32(take, v, value);
         }
@@ -129,7 +122,8 @@ fn corners_2x2(spec: &PoolSpec, plane: &[f32], corners: &mut [Vec<f32>; 4]) {
     }
 }
 
-/// Whether `v` takes the window from `value`, without short-circuit (so it vectorises).
+/// Whether `v` takes the window from the current `value`: larger, or a NaN (so the first
+/// largest value wins, and a NaN always wins). No short-circuit, so it vectorises.
 #[inline(always)]
 fn takes_wide(v: f32, value: f32) -> bool {
     (v > value) | v.is_nan()
