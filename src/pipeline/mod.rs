@@ -892,21 +892,28 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         }
         None => None,
     };
+    // With `objective = "auto"` the KD students train with the search's choice, and its last
+    // rung (the same objective at the same budget, on the search's own seeds) is the verdict's
+    // second check.
+    let search = match settings.tune {
+        Some(_) => Some(crate::tune::read_summary(&opts.out)?),
+        None => None,
+    };
     let verdict = crate::report::verdict(
         &seed_summary,
         &models,
         splits.validation.as_ref().map(|_| selection_set.as_str()),
         teacher_validation,
+        search.as_ref().map(|s| crate::report::SearchCheck {
+            kd: s.chosen_validation.clone(),
+            no_kd: s.no_kd_validation.clone(),
+        }),
     );
-    let selection = match settings.tune {
-        Some(_) => {
-            let summary = crate::tune::read_summary(&opts.out)?;
-            Some(crate::report::Selection {
-                markdown: crate::tune::to_markdown(&summary),
-                summary: serde_json::to_value(&summary)
-                    .map_err(|e| Error::Report(e.to_string()))?,
-            })
-        }
+    let selection = match &search {
+        Some(summary) => Some(crate::report::Selection {
+            markdown: crate::tune::to_markdown(summary),
+            summary: serde_json::to_value(summary).map_err(|e| Error::Report(e.to_string()))?,
+        }),
         None => None,
     };
     // The experiment's own store, opened (and checked) above.

@@ -7,7 +7,7 @@ mod html;
 mod markdown;
 mod verdict;
 
-pub use verdict::{CLEAR_TEACHER_MARGIN, Verdict, verdict};
+pub use verdict::{CLEAR_TEACHER_MARGIN, SearchCheck, Verdict, verdict};
 
 pub(crate) use html::{PAGE_CSS, markdown_to_html_body};
 pub use markdown::{discriminator_table, summary_table, to_markdown};

@@ -2,6 +2,12 @@
 //! trained alone, by how much against the seed spread, what it keeps of the teacher at what
 //! size and latency, and which student to ship. The recommendation is made on the validation
 //! split (never on the test set) when there is one.
+//!
+//! Two checks decide it. The final students' validation lead must exceed its noise over the
+//! seeds, and, when the objective was searched, the search's last rung (the same objective at the
+//! same budget, on the search's own seeds) must have seen a lead too. The second check is a veto
+//! only: the last rung chose its winner as the best of its finalists on the same validation
+//! split, so its lead leans optimistic, and a lead that even it does not show is seed luck.
 
 use super::{ModelReport, SeedSummary, Stat};
 use serde::{Deserialize, Serialize};
@@ -31,12 +37,36 @@ pub struct Verdict {
     pub params_ratio: f64,
     /// Teacher batch-1 p50 latency over the student's.
     pub latency_ratio: f64,
+    /// The search's last rung, when the objective was searched: the second check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_check: Option<SearchCheck>,
+    /// The final students' lead was beyond its noise, but the search's last rung saw none, so
+    /// the no-KD student is shipped.
+    #[serde(default)]
+    pub vetoed_by_search: bool,
     /// The teacher's accuracy on the validation split, when there is one.
     pub teacher_validation: Option<f64>,
     /// Set when the teacher is not clearly better than the no-KD student on validation.
     pub weak_teacher: Option<String>,
     /// The verdict for people, one sentence per line.
     pub lines: Vec<String>,
+}
+
+/// The search's last rung as a check on the verdict: the chosen objective and the no-KD student
+/// at the students' full budget, on the search's own seeds, on the set the search chose on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchCheck {
+    /// The chosen objective's accuracy over the last rung's seeds.
+    pub kd: Stat,
+    /// The no-KD student's accuracy over the same seeds.
+    pub no_kd: Stat,
+}
+
+impl SearchCheck {
+    /// The chosen objective's lead over the no-KD student (mean over the seeds).
+    pub fn lead(&self) -> f64 {
+        self.kd.mean - self.no_kd.mean
+    }
 }
 
 /// Points (of accuracy) by which the teacher must beat the no-KD student on validation to count
@@ -55,12 +85,14 @@ pub fn difference_noise(a: &Stat, b: &Stat, n: usize) -> f64 {
 /// The verdict from the students' summaries over seeds and the models' reports; `validation`
 /// says whether the students' monitor accuracies are on a validation split (else the test set
 /// was monitored and the recommendation falls back on it, and says so); `teacher_validation` is
-/// the teacher's validation accuracy.
+/// the teacher's validation accuracy; `search` is the search's last rung when the KD students'
+/// objective was chosen by it.
 pub fn verdict(
     summary: &BTreeMap<String, SeedSummary>,
     models: &BTreeMap<String, ModelReport>,
     validation: Option<&str>,
     teacher_validation: Option<f64>,
+    search: Option<SearchCheck>,
 ) -> Option<Verdict> {
     let kd = summary.get("student_kd")?;
     let base = summary.get("student_baseline")?;
@@ -82,7 +114,12 @@ pub fn verdict(
     // student trained alone is recommended then (issue 15: never ship a KD student that is
     // worse by chance).
     let decided_noise = difference_noise(kd_sel, base_sel, seeds);
-    let ship_kd = difference_decided > decided_noise;
+    let final_says_kd = difference_decided > decided_noise;
+    // The second check (a veto): a lead the search's last rung did not see is not trusted, even
+    // when it clears the noise of the final seeds (issue 15: the demo's verdict flipped between
+    // machines on float-level changes while the search saw a tie).
+    let vetoed_by_search = final_says_kd && search.as_ref().is_some_and(|c| c.lead() <= 0.0);
+    let ship_kd = final_says_kd && !vetoed_by_search;
     let pts = |x: f64| 100.0 * x;
     let mut lines = Vec::new();
     let spread_note = if seeds < 2 {
@@ -103,12 +140,37 @@ pub fn verdict(
     } else {
         "test"
     };
+    let rung = |c: &SearchCheck| {
+        format!(
+            "{:+.2} points ({} against {}) over its {} seed(s)",
+            pts(c.lead()),
+            c.kd.pct(),
+            c.no_kd.pct(),
+            c.kd.values.len().min(c.no_kd.values.len())
+        )
+    };
     if ship_kd {
+        let agrees = match &search {
+            Some(c) => format!(
+                " The search's last rung agrees: the same objective at the same budget was {}.",
+                rung(c)
+            ),
+            None => String::new(),
+        };
         lines.push(format!(
-            "**Ship the KD student.** On {set_name} it beats the same student trained without KD by {:+.2} points ({} against {}).",
+            "**Ship the KD student.** On {set_name} it beats the same student trained without KD by {:+.2} points ({} against {}).{agrees}",
             pts(difference_decided),
             kd_sel.pct(),
             base_sel.pct()
+        ));
+    } else if let (true, Some(c)) = (vetoed_by_search, &search) {
+        lines.push(format!(
+            "**Ship the no-KD student: the two checks on {set_name} disagree.** The KD students are {:+.2} points ahead ({} against {}, beyond the noise of ±{:.2} over {seeds} seeds), but at the search's last rung the same objective at the same budget was {}: a lead one set of seeds shows and another does not is seed luck more often than a gain, and the student trained alone needs no teacher.",
+            pts(difference_decided),
+            kd_sel.pct(),
+            base_sel.pct(),
+            pts(decided_noise),
+            rung(c)
         ));
     } else if difference_decided > 0.0 {
         lines.push(format!(
@@ -166,6 +228,8 @@ pub fn verdict(
         difference_test,
         seed_spread,
         decided_noise,
+        search_check: search,
+        vetoed_by_search,
         accuracy_kept,
         params_ratio,
         latency_ratio,
@@ -231,7 +295,7 @@ mod tests {
     fn the_student_to_ship_is_decided_on_validation_and_a_weak_teacher_is_named() {
         // KD better on validation, worse on test: shipped on validation, the test said plainly.
         let (s, m) = inputs(&[0.90, 0.92], &[0.88, 0.90]);
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95)).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
         assert_eq!(v.ship, "student_kd");
         assert!((v.difference_decided - 0.02).abs() < 1e-9);
         assert!((v.difference_test + 0.01).abs() < 1e-9);
@@ -243,11 +307,11 @@ mod tests {
         assert!(v.weak_teacher.is_none());
         // No better on validation: the no-KD student, said plainly.
         let (s, m) = inputs(&[0.88, 0.90], &[0.88, 0.90]);
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95)).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
         assert_eq!(v.ship, "student_baseline");
         assert!(v.lines[0].contains("did not help"), "{}", v.lines[0]);
         // A teacher within a point of the student alone on validation is flagged.
-        let v = verdict(&s, &m, Some("validation split"), Some(0.895)).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.895), None).unwrap();
         let w = v.weak_teacher.expect("flagged");
         assert!(
             w.contains("not clearly better") && w.contains("89.50%"),
@@ -255,7 +319,7 @@ mod tests {
         );
         // Ahead on validation, but by less than the noise over the seeds: no KD, said why.
         let (s, m) = inputs(&[0.90, 0.93], &[0.89, 0.915]);
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95)).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
         let noise = ((0.03f64.powi(2) / 2.0 + 0.025f64.powi(2) / 2.0) / 2.0).sqrt();
         assert!(
             (v.decided_noise - noise).abs() < 1e-9,
@@ -266,7 +330,73 @@ mod tests {
         assert_eq!(v.ship, "student_baseline");
         assert!(v.lines[0].contains("within the noise"), "{}", v.lines[0]);
         // Without a validation split the fallback says what it flatters.
-        let v = verdict(&s, &m, None, None).unwrap();
+        let v = verdict(&s, &m, None, None, None).unwrap();
         assert!(v.decided_on.contains("test set") && v.decided_on.contains("flatters"));
+    }
+
+    #[test]
+    fn a_lead_the_search_did_not_see_is_vetoed_and_one_it_saw_is_shipped() {
+        // The final students lead by 2 points, beyond the noise (±0.5).
+        let (s, m) = inputs(&[0.90, 0.91], &[0.88, 0.89]);
+        let check = |kd: &[f64], no_kd: &[f64]| SearchCheck {
+            kd: Stat::of(kd.to_vec()),
+            no_kd: Stat::of(no_kd.to_vec()),
+        };
+        // The search's last rung saw a tie: vetoed, said why.
+        let v = verdict(
+            &s,
+            &m,
+            Some("validation split"),
+            Some(0.95),
+            Some(check(&[0.88, 0.89], &[0.885, 0.885])),
+        )
+        .unwrap();
+        assert!(v.difference_decided > v.decided_noise);
+        assert!(v.vetoed_by_search);
+        assert_eq!(v.ship, "student_baseline");
+        assert!(
+            v.lines[0].contains("disagree") && v.lines[0].contains("+0.00 points"),
+            "{}",
+            v.lines[0]
+        );
+        // The search saw a lead too: shipped, and the report says both checks agree.
+        let v = verdict(
+            &s,
+            &m,
+            Some("validation split"),
+            Some(0.95),
+            Some(check(&[0.89, 0.90], &[0.885, 0.885])),
+        )
+        .unwrap();
+        assert!(!v.vetoed_by_search);
+        assert_eq!(v.ship, "student_kd");
+        assert!(
+            v.lines[0].contains("agrees") && v.lines[0].contains("+1.00 points"),
+            "{}",
+            v.lines[0]
+        );
+        // The veto never turns a no-KD verdict into a KD one: the final students' check comes
+        // first.
+        let (s, m) = inputs(&[0.88, 0.89], &[0.88, 0.89]);
+        let v = verdict(
+            &s,
+            &m,
+            Some("validation split"),
+            Some(0.95),
+            Some(check(&[0.95, 0.95], &[0.80, 0.80])),
+        )
+        .unwrap();
+        assert_eq!(v.ship, "student_baseline");
+        assert!(!v.vetoed_by_search);
+        // Round trip through JSON, and reports written before the check still read.
+        let json = serde_json::to_value(&v).unwrap();
+        let back: Verdict = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.search_check.unwrap().kd.values, vec![0.95, 0.95]);
+        let mut old = json;
+        let o = old.as_object_mut().unwrap();
+        o.remove("search_check");
+        o.remove("vetoed_by_search");
+        let back: Verdict = serde_json::from_value(old).unwrap();
+        assert!(back.search_check.is_none() && !back.vetoed_by_search);
     }
 }

@@ -474,7 +474,7 @@ pub fn verdict_line(s: &TuneSummary) -> String {
         )
     } else {
         format!(
-            "tune: no objective beat the no-KD student on validation (best: {} at {}, no KD {}); the KD students train with this best point, and the verdict (the final students' validation accuracy against its seed noise) decides which student to ship",
+            "tune: no objective beat the no-KD student on validation (best: {} at {}, no KD {}); the KD students still train with this best point for the comparison, and the report will recommend the no-KD student (the verdict ships KD only when this search and the final students both see a lead)",
             describe_point(&s.chosen),
             s.chosen_validation.pct(),
             s.no_kd_validation.pct()

@@ -201,6 +201,20 @@ fn run_with_auto_reports_the_choice_and_a_verdict_first() {
             .unwrap()
             .starts_with("student_")
     );
+    // The search's last rung is the verdict's second check: it is recorded as it was, and a
+    // search that saw no lead never lets the KD student ship.
+    let check = &json["verdict"]["search_check"];
+    assert_eq!(
+        check["kd"]["mean"].as_f64().unwrap(),
+        summary.chosen_validation.mean
+    );
+    assert_eq!(
+        check["no_kd"]["mean"].as_f64().unwrap(),
+        summary.no_kd_validation.mean
+    );
+    if !summary.kd_helps {
+        assert_eq!(json["verdict"]["ship"], "student_baseline");
+    }
     assert!(
         json["teacher_diagnostics"]["temperatures"]
             .as_array()
