@@ -61,7 +61,7 @@ pub fn tune<T: Task>(task: &T, opts: &RunOptions) -> Result<TuneSummary> {
     };
     let classes = splits.train.num_classes();
     let full = settings.student_train.epochs;
-    let plan = plan(config, full, classes, settings.seed)?;
+    let plan = plan(config, full, classes, validation.len(), settings.seed)?;
     let dir = tune_dir(&opts.out);
     let runs = dir.join("runs");
     fsutil::create_dir_all(&runs)?;

@@ -56,7 +56,17 @@ pub struct TuneConfig {
     /// candidates are subsampled (seeded) until the plan fits. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_epochs: Option<usize>,
+    /// Validation predictions each score of a rung should count (seeds × validation rows). On
+    /// a small validation split one seed's accuracy moves in steps of one row, and which
+    /// candidate goes on is seed luck, so every rung then trains `⌈min_predictions / rows⌉`
+    /// seeds (at most 8); a split of `min_predictions` rows or more keeps one seed per early
+    /// rung. 0 turns it off.
+    #[serde(default = "default_min_predictions")]
+    pub min_predictions: usize,
 }
+
+/// The most seeds a rung trains because the validation split is small.
+pub const MAX_SMALL_SPLIT_SEEDS: usize = 8;
 
 fn default_objectives() -> Vec<String> {
     ["kd", "kd_std", "dist", "dkd"].map(String::from).to_vec()
@@ -76,6 +86,9 @@ fn default_keep() -> usize {
 fn default_final_seeds() -> usize {
     2
 }
+fn default_min_predictions() -> usize {
+    1000
+}
 
 impl Default for TuneConfig {
     fn default() -> Self {
@@ -87,6 +100,7 @@ impl Default for TuneConfig {
             keep: default_keep(),
             final_seeds: default_final_seeds(),
             max_epochs: None,
+            min_predictions: default_min_predictions(),
         }
     }
 }
@@ -160,6 +174,13 @@ impl TuneConfig {
                 ));
             }
         }
+        if self.min_predictions > 10_000_000 {
+            return Err(bad(
+                "tune.min_predictions",
+                self.min_predictions.to_string(),
+                "must be at most 10000000 (0 turns it off)",
+            ));
+        }
         if self.max_epochs == Some(0) {
             return Err(bad("tune.max_epochs", "0".into(), "must be at least 1"));
         }
@@ -227,9 +248,28 @@ fn plan_for(
     (cost, counts)
 }
 
+/// Seeds every rung trains at least, for a validation split of `rows` rows: enough that a
+/// candidate's score counts `min_predictions` predictions, at most [`MAX_SMALL_SPLIT_SEEDS`].
+pub fn small_split_seeds(min_predictions: usize, rows: usize) -> usize {
+    if min_predictions == 0 || rows == 0 {
+        1
+    } else {
+        min_predictions
+            .div_ceil(rows)
+            .clamp(1, MAX_SMALL_SPLIT_SEEDS)
+    }
+}
+
 /// The plan for `config` on a student budget of `full_epochs`, for a task of `classes`
-/// classes; `seed` orders the subsample when `max_epochs` cuts the grid.
-pub fn plan(config: &TuneConfig, full_epochs: usize, classes: usize, seed: u64) -> Result<Plan> {
+/// classes and a validation split of `validation_rows`; `seed` orders the subsample when
+/// `max_epochs` cuts the grid.
+pub fn plan(
+    config: &TuneConfig,
+    full_epochs: usize,
+    classes: usize,
+    validation_rows: usize,
+    seed: u64,
+) -> Result<Plan> {
     let mut skipped = Vec::new();
     let mut points = Vec::new();
     for name in &config.objectives {
@@ -263,13 +303,15 @@ pub fn plan(config: &TuneConfig, full_epochs: usize, classes: usize, seed: u64) 
         )));
     }
     let epochs = rung_epochs(full_epochs, config.rungs, config.keep);
+    let at_least = small_split_seeds(config.min_predictions, validation_rows);
     let seeds: Vec<Vec<u64>> = (0..config.rungs)
         .map(|k| {
             let n = if k + 1 == config.rungs {
                 config.final_seeds
             } else {
                 1
-            };
+            }
+            .max(at_least);
             (1..=n as u64).map(|s| SEARCH_SEED_BASE + s).collect()
         })
         .collect();
@@ -507,6 +549,13 @@ pub fn to_markdown(s: &TuneSummary) -> String {
     for note in &s.plan.skipped {
         let _ = writeln!(md, "\nLeft out: {note}");
     }
+    if let Some(first) = s.plan.rungs.first().filter(|r| r.seeds.len() > 1) {
+        let _ = writeln!(
+            md,
+            "\nEvery rung trains at least {} seeds: the validation split is small, and one seed's accuracy on it moves in steps of one row (`tune.min_predictions`).",
+            first.seeds.len()
+        );
+    }
     for (k, r) in s.rungs.iter().enumerate().rev() {
         let _ = writeln!(
             md,
@@ -551,7 +600,7 @@ mod tests {
 
     #[test]
     fn default_plan_covers_the_grid_and_counts_its_cost() {
-        let p = plan(&TuneConfig::default(), 10, 10, 1).unwrap();
+        let p = plan(&TuneConfig::default(), 10, 10, 1000, 1).unwrap();
         assert_eq!(p.points.len(), 48);
         let counts: Vec<usize> = p.rungs.iter().map(|r| r.candidates).collect();
         assert_eq!(counts, vec![48, 16, 6]);
@@ -559,9 +608,56 @@ mod tests {
         assert_eq!(p.epochs, 49 + 51 + 140);
         assert_eq!(p.rungs[2].seeds, vec![1001, 1002]);
         // Two classes: DKD is left out, with the reason.
-        let p = plan(&TuneConfig::default(), 10, 2, 1).unwrap();
+        let p = plan(&TuneConfig::default(), 10, 2, 1000, 1).unwrap();
         assert_eq!(p.points.len(), 36);
         assert!(p.skipped[0].starts_with("dkd"), "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn a_small_validation_split_gets_more_seeds_at_every_rung() {
+        assert_eq!(small_split_seeds(1000, 1000), 1);
+        assert_eq!(small_split_seeds(1000, 6000), 1);
+        assert_eq!(small_split_seeds(1000, 999), 2);
+        assert_eq!(small_split_seeds(1000, 250), 4);
+        assert_eq!(small_split_seeds(1000, 120), MAX_SMALL_SPLIT_SEEDS);
+        assert_eq!(small_split_seeds(0, 120), 1, "0 turns it off");
+        assert_eq!(small_split_seeds(1000, 0), 1);
+        // 250 rows: four seeds at every rung, the last keeps its own count when larger.
+        let p = plan(&TuneConfig::default(), 10, 10, 250, 1).unwrap();
+        let seeds: Vec<Vec<u64>> = p.rungs.iter().map(|r| r.seeds.clone()).collect();
+        assert_eq!(seeds, vec![vec![1001, 1002, 1003, 1004]; 3]);
+        assert_eq!(p.epochs, 4 * (49 + 51 + 70), "the cost counts every seed");
+        let p = plan(
+            &TuneConfig {
+                final_seeds: 6,
+                ..TuneConfig::default()
+            },
+            10,
+            10,
+            250,
+            1,
+        )
+        .unwrap();
+        assert_eq!(p.rungs[0].seeds.len(), 4);
+        assert_eq!(p.rungs[2].seeds.len(), 6);
+        // The budget still binds: the grid is subsampled to fit.
+        let p = plan(
+            &TuneConfig {
+                max_epochs: Some(300),
+                ..TuneConfig::default()
+            },
+            10,
+            10,
+            120,
+            1,
+        )
+        .unwrap();
+        assert!(p.epochs <= 300 && p.subsampled_away > 0, "{}", p.epochs);
+        assert!(
+            p.rungs
+                .iter()
+                .all(|r| r.seeds.len() == MAX_SMALL_SPLIT_SEEDS)
+        );
     }
 
     #[test]
@@ -570,17 +666,21 @@ mod tests {
             max_epochs: Some(120),
             ..TuneConfig::default()
         };
-        let p = plan(&config, 10, 10, 1).unwrap();
+        let p = plan(&config, 10, 10, 1000, 1).unwrap();
         assert!(p.epochs <= 120, "{}", p.epochs);
         assert!(p.subsampled_away > 0);
         assert_eq!(p.points.len() + p.subsampled_away, 48);
-        assert_eq!(plan(&config, 10, 10, 1).unwrap(), p, "same seed, same plan");
-        assert_ne!(plan(&config, 10, 10, 2).unwrap().points, p.points);
+        assert_eq!(
+            plan(&config, 10, 10, 1000, 1).unwrap(),
+            p,
+            "same seed, same plan"
+        );
+        assert_ne!(plan(&config, 10, 10, 1000, 2).unwrap().points, p.points);
         let tiny = TuneConfig {
             max_epochs: Some(5),
             ..TuneConfig::default()
         };
-        let msg = plan(&tiny, 10, 10, 1).unwrap_err().to_string();
+        let msg = plan(&tiny, 10, 10, 1000, 1).unwrap_err().to_string();
         assert!(
             msg.contains("tune.max_epochs") && msg.contains('5'),
             "{msg}"

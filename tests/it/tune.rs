@@ -21,6 +21,7 @@ alphas = [0.5]
 rungs = 2
 keep = 2
 final_seeds = 2
+min_predictions = 0
 
 [evaluation]"#;
 
