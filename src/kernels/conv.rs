@@ -170,11 +170,21 @@ fn threads() -> usize {
 
 /// Fill `col[K, P]` from one image's channels of one group (`x_g`: `C_in/g` planes).
 fn im2col(spec: &ConvSpec, x_g: &[f32], col: &mut [f32]) {
+    im2col_with(spec, x_g, col, true)
+}
+
+/// [`im2col`], with the one-copy-per-tap path allowed or not (the tests compare the two).
+fn im2col_with(spec: &ConvSpec, x_g: &[f32], col: &mut [f32], allow_shifted: bool) {
     let [kh, kw] = spec.kernel;
     let [_, ow] = spec.out_hw;
     let [_, w] = spec.in_hw;
     let plane = spec.in_plane();
     let p = spec.p();
+    // Stride 1 with output rows as wide as input rows ("same" padding): the valid rows of one
+    // tap are a single shifted copy of the plane, then the columns that fell off the left or
+    // right edge (and so read the neighbouring row) are cleared. One copy per tap instead of
+    // one per output row.
+    let shifted = allow_shifted && spec.stride == [1, 1] && spec.dilation[1] == 1 && ow == w;
     for c in 0..spec.c_in_g() {
         let xc = &x_g[c * plane..(c + 1) * plane];
         for i in 0..kh {
@@ -184,6 +194,10 @@ fn im2col(spec: &ConvSpec, x_g: &[f32], col: &mut [f32]) {
                 let row = &mut col[((c * kh + i) * kw + j) * p..][..p];
                 row[..oy_lo * ow].fill(0.0);
                 row[oy_hi * ow..].fill(0.0);
+                if shifted {
+                    shifted_rows(spec, xc, row, [i, j], [oy_lo, oy_hi], [ox_lo, ox_hi]);
+                    continue;
+                }
                 for oy in oy_lo..oy_hi {
                     let iy = oy * spec.stride[0] + i * spec.dilation[0] - spec.pad[0];
                     let out = &mut row[oy * ow..(oy + 1) * ow];
@@ -203,6 +217,41 @@ fn im2col(spec: &ConvSpec, x_g: &[f32], col: &mut [f32]) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// One tap's rows `oy_lo..oy_hi` of `col` for a stride-1 convolution whose output rows are
+/// as wide as its input rows: `row[k] = xc[k + δ]` with `δ = (i·d − pad_top)·w + j − pad_left`
+/// over the whole block, then the columns outside `ox_lo..ox_hi` set to 0.
+fn shifted_rows(
+    spec: &ConvSpec,
+    xc: &[f32],
+    row: &mut [f32],
+    [i, j]: [usize; 2],
+    [oy_lo, oy_hi]: [usize; 2],
+    [ox_lo, ox_hi]: [usize; 2],
+) {
+    let w = spec.in_hw[1];
+    if oy_lo >= oy_hi {
+        return;
+    }
+    let delta = (i * spec.dilation[0]) as isize - spec.pad[0] as isize;
+    let delta = delta * w as isize + j as isize - spec.pad[1] as isize;
+    let (a, b) = (oy_lo * w, oy_hi * w);
+    // Elements whose source lies before or after the plane are edge columns (cleared below).
+    let first = a.max(usize::try_from(-delta).unwrap_or(0));
+    let last = b.min(usize::try_from(xc.len() as isize - delta).unwrap_or(0));
+    if first < last {
+        let from = first.checked_add_signed(delta).expect("inside the plane");
+        row[first..last].copy_from_slice(&xc[from..from + (last - first)]);
+    }
+    row[a..first.clamp(a, b)].fill(0.0);
+    row[last.clamp(a, b)..b].fill(0.0);
+    // Strided stores, one edge column at a time (at most the padding wide).
+    for ox in (0..ox_lo).chain(ox_hi..w) {
+        for oy in oy_lo..oy_hi {
+            row[oy * w + ox] = 0.0;
         }
     }
 }
@@ -342,17 +391,23 @@ fn relu_in_place(y: &mut [f32]) {
 /// burn's `relu_backward`: the gradient `dy` where the ReLU's output `y` is positive or NaN,
 /// else 0.
 pub fn relu_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    let mut out = dy.to_vec();
+    relu_backward_in_place(y, &mut out);
+    out
+}
+
+/// [`relu_backward`] over `dy` itself: no buffer to allocate and clear when the gradient is
+/// not shared.
+pub fn relu_backward_in_place(y: &[f32], dy: &mut [f32]) {
     assert_eq!(y.len(), dy.len());
-    let mut out = vec![0.0f32; dy.len()];
     const CHUNK: usize = 16 * 1024;
-    out.par_chunks_mut(CHUNK)
-        .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-        .for_each(|(o, (y, dy))| {
-            for ((o, &y), &g) in o.iter_mut().zip(y).zip(dy) {
-                *o = if y.is_nan() || y > 0.0 { g } else { 0.0 };
+    dy.par_chunks_mut(CHUNK)
+        .zip(y.par_chunks(CHUNK))
+        .for_each(|(dy, y)| {
+            for (g, &y) in dy.iter_mut().zip(y) {
+                *g = if y.is_nan() || y > 0.0 { *g } else { 0.0 };
             }
         });
-    out
 }
 
 /// `dx` for `y = x ⊛ weight`: the gradient of the loss with respect to the input, given
@@ -663,6 +718,30 @@ mod tests {
 
     /// The lane sum adds every element once: exact on small integers of every length (tails
     /// included), close to an f64 sum on random values.
+    #[test]
+    fn one_copy_per_tap_gives_the_rows_of_the_general_path() {
+        // "Same" geometries (output rows as wide as input rows), symmetric or not, with row
+        // dilation, kernels wider than the image, and one non-"same" case that stays general.
+        let cases = [
+            ([2, 3, 7, 9], [4, 3, 3, 3], [(1, 1), (1, 1)], [1, 1]),
+            ([1, 2, 6, 5], [2, 2, 5, 5], [(2, 2), (2, 2)], [1, 1]),
+            ([1, 1, 4, 4], [1, 1, 3, 3], [(0, 2), (2, 0)], [1, 1]),
+            ([1, 2, 8, 6], [3, 2, 3, 3], [(2, 2), (1, 1)], [2, 1]),
+            ([1, 1, 3, 2], [1, 1, 7, 5], [(3, 3), (2, 2)], [1, 1]),
+            ([1, 2, 5, 5], [2, 2, 3, 3], [(0, 0), (0, 0)], [1, 1]),
+        ];
+        for (x_dims, w_dims, padding, dilation) in cases {
+            let spec = ConvSpec::new(x_dims, w_dims, [1, 1], padding, dilation, 1).unwrap();
+            let x = values(spec.c_in * spec.in_plane(), 5);
+            let len = spec.k() * spec.p();
+            let (mut fast, mut general) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+            im2col_with(&spec, &x, &mut fast, true);
+            im2col_with(&spec, &x, &mut general, false);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&general), "{spec:?}");
+        }
+    }
+
     #[test]
     fn lane_sum_adds_every_element_once() {
         for n in [0usize, 1, 15, 16, 17, 33, 784, 1001] {
