@@ -256,13 +256,57 @@ fn shifted_rows(
     }
 }
 
+/// The adjoint of [`shifted_rows`]: clear the edge columns of one tap's rows of `row` (they
+/// hold gradient for positions outside the image), then `dxc[k + δ] += row[k]` over the whole
+/// block in one pass. Every element of `dxc` gets its terms in the same order as the per-row
+/// path, plus zeros (so the same values; a −0 may become +0).
+fn shifted_add(
+    spec: &ConvSpec,
+    row: &mut [f32],
+    dxc: &mut [f32],
+    [i, j]: [usize; 2],
+    [oy_lo, oy_hi]: [usize; 2],
+    [ox_lo, ox_hi]: [usize; 2],
+) {
+    let w = spec.in_hw[1];
+    if oy_lo >= oy_hi {
+        return;
+    }
+    for ox in (0..ox_lo).chain(ox_hi..w) {
+        for oy in oy_lo..oy_hi {
+            row[oy * w + ox] = 0.0;
+        }
+    }
+    let delta = (i * spec.dilation[0]) as isize - spec.pad[0] as isize;
+    let delta = delta * w as isize + j as isize - spec.pad[1] as isize;
+    let (a, b) = (oy_lo * w, oy_hi * w);
+    let first = a.max(usize::try_from(-delta).unwrap_or(0));
+    let last = b.min(usize::try_from(dxc.len() as isize - delta).unwrap_or(0));
+    if first < last {
+        let to = first.checked_add_signed(delta).expect("inside the plane");
+        for (d, s) in dxc[to..to + (last - first)]
+            .iter_mut()
+            .zip(&row[first..last])
+        {
+            *d += s;
+        }
+    }
+}
+
 /// Add `col[K, P]` back into one image's group planes (`dx_g`), the adjoint of [`im2col`].
-fn col2im_add(spec: &ConvSpec, col: &[f32], dx_g: &mut [f32]) {
+/// `col` is scratch: the shifted path clears its edge columns first.
+fn col2im_add(spec: &ConvSpec, col: &mut [f32], dx_g: &mut [f32]) {
+    col2im_add_with(spec, col, dx_g, true)
+}
+
+/// [`col2im_add`], with the one-add-per-tap path allowed or not (the tests compare the two).
+fn col2im_add_with(spec: &ConvSpec, col: &mut [f32], dx_g: &mut [f32], allow_shifted: bool) {
     let [kh, kw] = spec.kernel;
     let [_, ow] = spec.out_hw;
     let [_, w] = spec.in_hw;
     let plane = spec.in_plane();
     let p = spec.p();
+    let shifted = allow_shifted && spec.stride == [1, 1] && spec.dilation[1] == 1 && ow == w;
     for c in 0..spec.c_in_g() {
         let dxc = &mut dx_g[c * plane..(c + 1) * plane];
         for i in 0..kh {
@@ -272,7 +316,11 @@ fn col2im_add(spec: &ConvSpec, col: &[f32], dx_g: &mut [f32]) {
                 if ox_lo >= ox_hi {
                     continue;
                 }
-                let row = &col[((c * kh + i) * kw + j) * p..][..p];
+                let row = &mut col[((c * kh + i) * kw + j) * p..][..p];
+                if shifted {
+                    shifted_add(spec, row, dxc, [i, j], [oy_lo, oy_hi], [ox_lo, ox_hi]);
+                    continue;
+                }
                 for oy in oy_lo..oy_hi {
                     let iy = oy * spec.stride[0] + i * spec.dilation[0] - spec.pad[0];
                     let ix0 = ox_lo * spec.stride[1] + j * spec.dilation[1] - spec.pad[1];
@@ -719,7 +767,7 @@ mod tests {
     /// The lane sum adds every element once: exact on small integers of every length (tails
     /// included), close to an f64 sum on random values.
     #[test]
-    fn one_copy_per_tap_gives_the_rows_of_the_general_path() {
+    fn one_copy_per_tap_gives_the_rows_and_sums_of_the_general_path() {
         // "Same" geometries (output rows as wide as input rows), symmetric or not, with row
         // dilation, kernels wider than the image, and one non-"same" case that stays general.
         let cases = [
@@ -739,6 +787,14 @@ mod tests {
             im2col_with(&spec, &x, &mut general, false);
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&fast), bits(&general), "{spec:?}");
+            // The adjoint: the same sums into the planes (values, not bits: an added +0 may
+            // turn a −0 into +0).
+            let col = values(len, 9);
+            let start = values(spec.c_in * spec.in_plane(), 3);
+            let (mut fast, mut general) = (start.clone(), start);
+            col2im_add_with(&spec, &mut col.clone(), &mut fast, true);
+            col2im_add_with(&spec, &mut col.clone(), &mut general, false);
+            assert_eq!(fast, general, "{spec:?}");
         }
     }
 
