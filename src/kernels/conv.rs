@@ -137,6 +137,11 @@ impl ConvSpec {
             && self.out_hw == self.in_hw
     }
     /// One input and one output channel per group.
+    /// Stride 1 with output rows as wide as input rows ("same" padding): one kernel tap's valid
+    /// rows are a single shifted block of the plane (see [`shifted_block`]).
+    fn rows_align(&self) -> bool {
+        self.stride == [1, 1] && self.dilation[1] == 1 && self.out_hw[1] == self.in_hw[1]
+    }
     fn is_depthwise(&self) -> bool {
         self.groups > 1 && self.c_in_g() == 1 && self.c_out_g() == 1
     }
@@ -180,11 +185,8 @@ fn im2col_with(spec: &ConvSpec, x_g: &[f32], col: &mut [f32], allow_shifted: boo
     let [_, w] = spec.in_hw;
     let plane = spec.in_plane();
     let p = spec.p();
-    // Stride 1 with output rows as wide as input rows ("same" padding): the valid rows of one
-    // tap are a single shifted copy of the plane, then the columns that fell off the left or
-    // right edge (and so read the neighbouring row) are cleared. One copy per tap instead of
-    // one per output row.
-    let shifted = allow_shifted && spec.stride == [1, 1] && spec.dilation[1] == 1 && ow == w;
+    // One copy per tap instead of one per output row where the rows align.
+    let shifted = allow_shifted && spec.rows_align();
     for c in 0..spec.c_in_g() {
         let xc = &x_g[c * plane..(c + 1) * plane];
         for i in 0..kh {
@@ -221,39 +223,70 @@ fn im2col_with(spec: &ConvSpec, x_g: &[f32], col: &mut [f32], allow_shifted: boo
     }
 }
 
-/// One tap's rows `oy_lo..oy_hi` of `col` for a stride-1 convolution whose output rows are
-/// as wide as its input rows: `row[k] = xc[k + δ]` with `δ = (i·d − pad_top)·w + j − pad_left`
-/// over the whole block, then the columns outside `ox_lo..ox_hi` set to 0.
-fn shifted_rows(
+/// For a convolution whose rows align ([`ConvSpec::rows_align`]), tap `(i, j)` and its valid
+/// rows `oy_lo..oy_hi` of a column row: `row[k]` pairs with `plane[k + δ]`, with
+/// `δ = (i·d − pad_top)·w + j − pad_left`. Returns `(first, last, from)`: the elements
+/// `first..last` of the block pair with `plane[from..]`; the rest of the block
+/// `oy_lo·w..oy_hi·w` (outside the plane) and every column outside `ox_lo..ox_hi` (it wrapped
+/// into the neighbouring row) are edge columns.
+fn shifted_block(
     spec: &ConvSpec,
-    xc: &[f32],
-    row: &mut [f32],
+    plane: usize,
     [i, j]: [usize; 2],
     [oy_lo, oy_hi]: [usize; 2],
-    [ox_lo, ox_hi]: [usize; 2],
-) {
+) -> (usize, usize, usize) {
     let w = spec.in_hw[1];
-    if oy_lo >= oy_hi {
-        return;
-    }
     let delta = (i * spec.dilation[0]) as isize - spec.pad[0] as isize;
     let delta = delta * w as isize + j as isize - spec.pad[1] as isize;
     let (a, b) = (oy_lo * w, oy_hi * w);
-    // Elements whose source lies before or after the plane are edge columns (cleared below).
-    let first = a.max(usize::try_from(-delta).unwrap_or(0));
-    let last = b.min(usize::try_from(xc.len() as isize - delta).unwrap_or(0));
-    if first < last {
-        let from = first.checked_add_signed(delta).expect("inside the plane");
-        row[first..last].copy_from_slice(&xc[from..from + (last - first)]);
-    }
-    row[a..first.clamp(a, b)].fill(0.0);
-    row[last.clamp(a, b)..b].fill(0.0);
-    // Strided stores, one edge column at a time (at most the padding wide).
+    let first = a.max(usize::try_from(-delta).unwrap_or(0)).min(b);
+    let last = b
+        .min(usize::try_from(plane as isize - delta).unwrap_or(0))
+        .max(first);
+    // An empty pair points at the plane's start, so that its slice is always in range.
+    let from = if first < last {
+        first.checked_add_signed(delta).expect("inside the plane")
+    } else {
+        0
+    };
+    (first, last, from)
+}
+
+/// Zero the columns outside `ox_lo..ox_hi` of rows `oy_lo..oy_hi` (rows `w` wide): strided
+/// stores, one edge column at a time (at most the padding wide).
+fn clear_edge_columns(
+    row: &mut [f32],
+    w: usize,
+    [oy_lo, oy_hi]: [usize; 2],
+    [ox_lo, ox_hi]: [usize; 2],
+) {
     for ox in (0..ox_lo).chain(ox_hi..w) {
         for oy in oy_lo..oy_hi {
             row[oy * w + ox] = 0.0;
         }
     }
+}
+
+/// One tap's valid rows of `col` where the rows align: one shifted copy of the plane, then the
+/// edge columns cleared.
+fn shifted_rows(
+    spec: &ConvSpec,
+    xc: &[f32],
+    row: &mut [f32],
+    tap: [usize; 2],
+    oy: [usize; 2],
+    ox: [usize; 2],
+) {
+    let w = spec.in_hw[1];
+    let (a, b) = (oy[0] * w, oy[1] * w);
+    if a >= b {
+        return;
+    }
+    let (first, last, from) = shifted_block(spec, xc.len(), tap, oy);
+    row[first..last].copy_from_slice(&xc[from..from + (last - first)]);
+    row[a..first].fill(0.0);
+    row[last..b].fill(0.0);
+    clear_edge_columns(row, w, oy, ox);
 }
 
 /// The adjoint of [`shifted_rows`]: clear the edge columns of one tap's rows of `row` (they
@@ -264,32 +297,21 @@ fn shifted_add(
     spec: &ConvSpec,
     row: &mut [f32],
     dxc: &mut [f32],
-    [i, j]: [usize; 2],
-    [oy_lo, oy_hi]: [usize; 2],
-    [ox_lo, ox_hi]: [usize; 2],
+    tap: [usize; 2],
+    oy: [usize; 2],
+    ox: [usize; 2],
 ) {
     let w = spec.in_hw[1];
-    if oy_lo >= oy_hi {
+    if oy[0] >= oy[1] {
         return;
     }
-    for ox in (0..ox_lo).chain(ox_hi..w) {
-        for oy in oy_lo..oy_hi {
-            row[oy * w + ox] = 0.0;
-        }
-    }
-    let delta = (i * spec.dilation[0]) as isize - spec.pad[0] as isize;
-    let delta = delta * w as isize + j as isize - spec.pad[1] as isize;
-    let (a, b) = (oy_lo * w, oy_hi * w);
-    let first = a.max(usize::try_from(-delta).unwrap_or(0));
-    let last = b.min(usize::try_from(dxc.len() as isize - delta).unwrap_or(0));
-    if first < last {
-        let to = first.checked_add_signed(delta).expect("inside the plane");
-        for (d, s) in dxc[to..to + (last - first)]
-            .iter_mut()
-            .zip(&row[first..last])
-        {
-            *d += s;
-        }
+    clear_edge_columns(row, w, oy, ox);
+    let (first, last, to) = shifted_block(spec, dxc.len(), tap, oy);
+    for (d, s) in dxc[to..to + (last - first)]
+        .iter_mut()
+        .zip(&row[first..last])
+    {
+        *d += s;
     }
 }
 
@@ -306,7 +328,7 @@ fn col2im_add_with(spec: &ConvSpec, col: &mut [f32], dx_g: &mut [f32], allow_shi
     let [_, w] = spec.in_hw;
     let plane = spec.in_plane();
     let p = spec.p();
-    let shifted = allow_shifted && spec.stride == [1, 1] && spec.dilation[1] == 1 && ow == w;
+    let shifted = allow_shifted && spec.rows_align();
     for c in 0..spec.c_in_g() {
         let dxc = &mut dx_g[c * plane..(c + 1) * plane];
         for i in 0..kh {
@@ -764,8 +786,6 @@ mod tests {
             .collect()
     }
 
-    /// The lane sum adds every element once: exact on small integers of every length (tails
-    /// included), close to an f64 sum on random values.
     #[test]
     fn one_copy_per_tap_gives_the_rows_and_sums_of_the_general_path() {
         // "Same" geometries (output rows as wide as input rows), symmetric or not, with row
@@ -776,6 +796,8 @@ mod tests {
             ([1, 1, 4, 4], [1, 1, 3, 3], [(0, 2), (2, 0)], [1, 1]),
             ([1, 2, 8, 6], [3, 2, 3, 3], [(2, 2), (1, 1)], [2, 1]),
             ([1, 1, 3, 2], [1, 1, 7, 5], [(3, 3), (2, 2)], [1, 1]),
+            ([1, 1, 3, 2], [1, 1, 5, 5], [(2, 2), (4, 0)], [1, 1]),
+            ([1, 1, 3, 2], [1, 1, 5, 5], [(2, 2), (0, 4)], [1, 1]),
             ([1, 2, 5, 5], [2, 2, 3, 3], [(0, 0), (0, 0)], [1, 1]),
         ];
         for (x_dims, w_dims, padding, dilation) in cases {
@@ -798,6 +820,8 @@ mod tests {
         }
     }
 
+    /// The lane sum adds every element once: exact on small integers of every length (tails
+    /// included), close to an f64 sum on random values.
     #[test]
     fn lane_sum_adds_every_element_once() {
         for n in [0usize, 1, 15, 16, 17, 33, 784, 1001] {
