@@ -32,6 +32,11 @@ pub struct ModelCard {
     pub resize: Option<crate::vocab::Resize>,
     /// The distill version that wrote it.
     pub distill_version: String,
+    /// Temperature scaling fitted on the validation split when the model was saved; `distill
+    /// predict` divides the logits by its temperature when it is `applied` (else, or absent:
+    /// probabilities as the model gives them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::vocab::Calibration>,
     /// What made the model and the checksum of its tensors ([`crate::artefact`]); absent until
     /// the save is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +60,7 @@ impl ModelCard {
             resize: (experiment.data.format == crate::config::DataFormat::Folder)
                 .then(|| experiment.data.resize.unwrap_or_default()),
             distill_version: env!("CARGO_PKG_VERSION").to_string(),
+            calibration: None,
             stamp: None,
         }
     }
@@ -163,6 +169,34 @@ pub fn card_task(weights: &Path) -> Result<TaskKind> {
     }
 }
 
+/// The temperature scaling held by the card beside `weights` (any kind of card): `None` when it
+/// holds none; an error naming the field when its temperature is not a finite number > 0.
+pub fn card_calibration(weights: &Path) -> Result<Option<crate::vocab::Calibration>> {
+    let path = ModelCard::path_for(weights);
+    let value: serde_json::Value =
+        serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| Error::Weights {
+            path: path.clone(),
+            message: format!("unreadable model card: {e}"),
+        })?;
+    let Some(c) = value.get("calibration") else {
+        return Ok(None);
+    };
+    let c: crate::vocab::Calibration =
+        serde_json::from_value(c.clone()).map_err(|e| Error::Weights {
+            path: path.clone(),
+            message: format!("unreadable calibration in the model card: {e}"),
+        })?;
+    if !(c.temperature.is_finite() && c.temperature > 0.0) {
+        return Err(Error::ConfigValue {
+            path,
+            field: "calibration.temperature".into(),
+            value: c.temperature.to_string(),
+            reason: "must be a finite number > 0".into(),
+        });
+    }
+    Ok(Some(c))
+}
+
 /// What a tabular model's weights need to be used on its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,6 +211,11 @@ pub struct TabularModelCard {
     pub standardize: Standardize,
     /// The distill version that wrote it.
     pub distill_version: String,
+    /// Temperature scaling fitted on the validation split when the model was saved; `distill
+    /// predict` divides the logits by its temperature when it is `applied` (else, or absent:
+    /// probabilities as the model gives them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::vocab::Calibration>,
     /// What made the model and the checksum of its tensors ([`crate::artefact`]); absent until
     /// the save is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,8 @@
 //! Using a trained model: its card (architecture, input shape, normalisation, class names,
 //! saved next to the weights as `NAME.model.json`) and top-k predictions on images, IDX or CSV
-//! batches, or raw pixels.
+//! batches, or raw pixels. When the card holds a temperature scaling (fitted on the validation
+//! split when the model was trained), the probabilities are `softmax(logits / T)`;
+//! `uncalibrated()` gives the model's own.
 //!
 //! ```no_run
 //! use distill::predict::Predictor;
@@ -55,6 +57,7 @@ pub struct Predictor {
     pub card: ModelCard,
     model: Model,
     device: Device,
+    temperature: f64,
 }
 
 impl Predictor {
@@ -68,6 +71,7 @@ impl Predictor {
         let card = ModelCard::load_for(weights)?;
         let model = card.load_model(weights, &device)?;
         Ok(Predictor {
+            temperature: temperature_of(weights)?,
             card,
             model: burn::module::Module::valid(&model),
             device,
@@ -89,7 +93,7 @@ impl Predictor {
             normalize: self.card.normalize,
         };
         let logits = predict_logits(&self.model, &data, EVAL_BATCH, &self.device);
-        predictions(&logits, names, &self.card.class_names, k)
+        predictions(&logits, names, &self.card.class_names, k, self.temperature)
     }
 
     /// Top-`k` predictions for files: PNG / JPEG / WebP images (converted to the card's
@@ -183,6 +187,7 @@ pub struct TextPredictor {
     tokenizer: TextTokenizer,
     model: TextModel,
     device: Device,
+    temperature: f64,
 }
 
 impl TextPredictor {
@@ -217,6 +222,7 @@ impl TextPredictor {
             )?
             .load(weights)?;
         Ok(TextPredictor {
+            temperature: temperature_of(weights)?,
             card,
             tokenizer,
             model: burn::module::Module::valid(&model),
@@ -233,7 +239,13 @@ impl TextPredictor {
             pad_id: self.tokenizer.pad_id(),
         };
         let logits = predict_logits(&self.model, &set, EVAL_BATCH, &self.device);
-        Ok(predictions(&logits, texts, &self.card.class_names, k))
+        Ok(predictions(
+            &logits,
+            texts,
+            &self.card.class_names,
+            k,
+            self.temperature,
+        ))
     }
 
     /// Top-`k` predictions for files of texts, one text per non-empty line; each prediction's
@@ -260,19 +272,28 @@ impl TextPredictor {
     }
 }
 
-/// The top-`k` classes of each row of `logits` (`names.len() × classes`), named by `names`.
+/// The temperature the card beside `weights` holds (checked) when it is applied, else 1.
+fn temperature_of(weights: &Path) -> Result<f64> {
+    Ok(crate::card::card_calibration(weights)?
+        .filter(|c| c.applied)
+        .map_or(1.0, |c| c.temperature))
+}
+
+/// The top-`k` classes of each row of `logits` (`names.len() × classes`), named by `names`,
+/// with the probabilities of `softmax(logits / temperature)`.
 pub(crate) fn predictions(
     logits: &[f32],
     names: &[String],
     class_names: &[String],
     k: usize,
+    temperature: f64,
 ) -> Vec<Prediction> {
     logits
         .chunks_exact(class_names.len().max(1))
         .zip(names)
         .map(|(row, name)| Prediction {
             input: name.clone(),
-            top: top_k(row, class_names, k),
+            top: top_k(row, class_names, k, temperature),
         })
         .collect()
 }
@@ -284,6 +305,7 @@ pub struct TabularPredictor {
     pub card: TabularModelCard,
     model: Mlp,
     device: Device,
+    temperature: f64,
 }
 
 impl TabularPredictor {
@@ -292,6 +314,7 @@ impl TabularPredictor {
         let card = TabularModelCard::load_for(weights)?;
         let model = card.load_model(weights, &device)?;
         Ok(TabularPredictor {
+            temperature: temperature_of(weights)?,
             card,
             model,
             device,
@@ -313,6 +336,7 @@ impl TabularPredictor {
                 &names,
                 &self.card.schema.class_names,
                 k,
+                self.temperature,
             ));
         }
         Ok(out)
@@ -344,6 +368,25 @@ impl AnyPredictor {
         })
     }
 
+    /// The model's own probabilities: without the temperature scaling its card holds.
+    pub fn uncalibrated(mut self) -> Self {
+        match &mut self {
+            AnyPredictor::Image(p) => p.temperature = 1.0,
+            AnyPredictor::Text(p) => p.temperature = 1.0,
+            AnyPredictor::Tabular(p) => p.temperature = 1.0,
+        }
+        self
+    }
+
+    /// The temperature its probabilities are computed at (1: the model's own).
+    pub fn temperature(&self) -> f64 {
+        match self {
+            AnyPredictor::Image(p) => p.temperature,
+            AnyPredictor::Text(p) => p.temperature,
+            AnyPredictor::Tabular(p) => p.temperature,
+        }
+    }
+
     /// Which kind of model it is.
     pub fn kind(&self) -> TaskKind {
         match self {
@@ -364,10 +407,18 @@ impl AnyPredictor {
     }
 }
 
-/// The `k` largest softmax probabilities of `logits`.
-pub(crate) fn top_k(logits: &[f32], names: &[String], k: usize) -> Vec<ClassScore> {
+/// The `k` largest probabilities of `softmax(logits / temperature)`.
+pub(crate) fn top_k(
+    logits: &[f32],
+    names: &[String],
+    k: usize,
+    temperature: f64,
+) -> Vec<ClassScore> {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f64> = logits.iter().map(|&z| ((z - max) as f64).exp()).collect();
+    let exp: Vec<f64> = logits
+        .iter()
+        .map(|&z| ((z - max) as f64 / temperature).exp())
+        .collect();
     let sum: f64 = exp.iter().sum();
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_by(|&a, &b| exp[b].total_cmp(&exp[a]));
@@ -389,10 +440,15 @@ mod tests {
     #[test]
     fn top_k_is_sorted_softmax() {
         let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        let top = top_k(&[1.0, 3.0, 2.0], &names, 2);
+        let top = top_k(&[1.0, 3.0, 2.0], &names, 2, 1.0);
         assert_eq!(top[0].name, "b");
         assert_eq!(top[1].name, "c");
         let z: f64 = [1.0f64, 3.0, 2.0].iter().map(|v| v.exp()).sum();
         assert!((top[0].probability - 3f64.exp() / z).abs() < 1e-9);
+        // At T = 2: softmax(z / 2), same order.
+        let top = top_k(&[1.0, 3.0, 2.0], &names, 3, 2.0);
+        let z: f64 = [0.5f64, 1.5, 1.0].iter().map(|v| v.exp()).sum();
+        assert_eq!(top[0].name, "b");
+        assert!((top[0].probability - 1.5f64.exp() / z).abs() < 1e-9);
     }
 }

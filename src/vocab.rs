@@ -537,3 +537,39 @@ pub struct View {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crop: Option<CropBox>,
 }
+
+/// Temperature scaling of a model's probabilities (Guo, Pleiss, Sun and Weinberger, "On
+/// Calibration of Modern Neural Networks", ICML 2017): the model's probabilities are
+/// `softmax(z / T)`, with the one number `T` fitted on held-out data by minimising the mean
+/// negative log-likelihood. The arg-max of `z / T` is that of `z`, so accuracy is unchanged.
+/// A fit that does not carry over is not applied: the temperature is fitted again on all but one
+/// of [`CALIBRATION_FOLDS`] folds of the held-out rows and scored on the fold left out, and the
+/// scaling is applied only when that cross-validated likelihood beats the model's own. Saved in a
+/// model card, `distill predict` applies it when `applied`; the numbers are on the data it was
+/// fitted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// The fitted temperature `T` (> 0): above 1 the model was over-confident.
+    pub temperature: f64,
+    /// What it was fitted on, e.g. `validation split, 6000 rows`.
+    pub fitted_on: String,
+    /// Mean negative log-likelihood there, before scaling.
+    pub nll: f64,
+    /// … and after.
+    pub nll_calibrated: f64,
+    /// Expected calibration error there, before scaling.
+    pub ece: f64,
+    /// … and after.
+    pub ece_calibrated: f64,
+    /// Mean negative log-likelihood of the held-out rows, each scored by the model's own
+    /// probabilities (cross-validation's reference); absent with fewer than two rows a fold.
+    pub cv_nll: Option<f64>,
+    /// … and each scored at the temperature fitted without its fold.
+    pub cv_nll_calibrated: Option<f64>,
+    /// Whether the scaling is used: `cv_nll_calibrated < cv_nll`.
+    pub applied: bool,
+}
+
+/// Folds of the cross-validation that decides whether a temperature scaling is applied.
+pub const CALIBRATION_FOLDS: usize = 5;

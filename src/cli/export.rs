@@ -25,8 +25,12 @@ pub struct Args {
     safetensors: Option<PathBuf>,
     /// Append a softmax at this temperature: the file outputs `probabilities` =
     /// softmax(logits / T) instead of `logits`.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "calibrated")]
     temperature: Option<f32>,
+    /// Append a softmax at the temperature the card's calibration holds (fitted on the
+    /// validation split when the model was trained): the probabilities `distill predict` gives.
+    #[arg(long)]
+    calibrated: bool,
 }
 
 /// Writes the ONNX file and says what it takes and gives.
@@ -49,7 +53,30 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
         }
         _ => {}
     }
-    if let Some(t) = args.temperature
+    let temperature = match args.calibrated {
+        true => match distill::card::card_calibration(&args.model)? {
+            Some(c) if c.applied => Some(c.temperature as f32),
+            Some(c) => {
+                return Err(Error::Argument {
+                    arg: "--calibrated".into(),
+                    value: args.model.display().to_string(),
+                    reason: format!(
+                        "its card's temperature scaling (T = {:.3}) is not applied: fitted on {}, it did not lower the negative log-likelihood of held-out folds, so `distill predict` gives the model's own probabilities; give --temperature T to append a softmax anyway",
+                        c.temperature, c.fitted_on
+                    ),
+                });
+            }
+            None => {
+                return Err(Error::Argument {
+                    arg: "--calibrated".into(),
+                    value: args.model.display().to_string(),
+                    reason: "its card holds no temperature scaling (trained without a validation split, or saved before distill fitted one): give --temperature T".into(),
+                });
+            }
+        },
+        false => args.temperature,
+    };
+    if let Some(t) = temperature
         && !(t.is_finite() && t > 0.0)
     {
         return Err(Error::Argument {
@@ -72,11 +99,11 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
         return Ok(());
     };
     let opts = OnnxOptions {
-        softmax_temperature: args.temperature,
+        softmax_temperature: temperature,
     };
     export_onnx(&args.model, onnx, &opts)?;
     if !cli.quiet {
-        let output = match args.temperature {
+        let output = match temperature {
             Some(t) => format!("{PROBABILITIES_NAME} (softmax at T = {t})"),
             None => LOGITS_NAME.to_string(),
         };

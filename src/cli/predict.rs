@@ -27,6 +27,11 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// The model's own probabilities, without the temperature scaling its card holds (fitted
+    /// on the validation split when it was trained, and applied when it lowered the likelihood
+    /// of held-out folds there).
+    #[arg(long)]
+    uncalibrated: bool,
 }
 
 /// Prints the predictions.
@@ -39,7 +44,10 @@ pub fn exec(cli: &Cli, args: &Args) -> Result<()> {
         });
     }
     let device = distill::device_by_name(&cli.device)?;
-    let predictor = AnyPredictor::load_on(&args.model, device)?;
+    let mut predictor = AnyPredictor::load_on(&args.model, device)?;
+    if args.uncalibrated {
+        predictor = predictor.uncalibrated();
+    }
     let predictions = match (&predictor, args.text) {
         (AnyPredictor::Text(p), true) => {
             let texts: Vec<String> = args

@@ -1,5 +1,6 @@
-//! Evaluation: logits over a data set, quality metrics, size and speed.
+//! Evaluation: logits over a data set, quality metrics, temperature scaling, size and speed.
 
+pub mod calibration;
 mod metrics;
 mod speed;
 

@@ -90,6 +90,7 @@ pub fn train_teacher<T: Task>(task: &T, opts: &RunOptions) -> Result<Option<Vec<
         &trained,
         &teacher_path(&opts.out),
         &teacher_key(task)?,
+        &opts.device,
     )?;
     Ok(None)
 }
@@ -562,7 +563,14 @@ pub fn train_student_as<T: Task>(
         teacher.as_ref(),
         &opts.device,
     )?;
-    save_trained(task, Role::Student, &trained, run.weights, &key)?;
+    save_trained(
+        task,
+        Role::Student,
+        &trained,
+        run.weights,
+        &key,
+        &opts.device,
+    )?;
     Ok(trained)
 }
 
@@ -748,6 +756,22 @@ pub fn measure<T: Task>(
     if teacher_logits.is_none() {
         q.kl_to_teacher = Some(0.0);
     }
+    // The card's temperature scaling (what `distill predict` applies); a model saved without
+    // one (imported, or saved before there was one) has it fitted here the same way.
+    let fit = match crate::card::card_calibration(weights)? {
+        Some(fit) => Some((fit, true)),
+        None => crate::task::calibrate(task, role, &model, device).map(|fit| (fit, false)),
+    };
+    let calibration = fit.map(|(fit, in_card)| {
+        crate::report::CalibrationReport::check(
+            fit,
+            in_card,
+            &logits,
+            test.labels(),
+            test.num_classes(),
+            ev.ece_bins,
+        )
+    });
     let speed = match speed {
         Some(s) => s.clone(),
         None => {
@@ -765,18 +789,17 @@ pub fn measure<T: Task>(
     let file_bytes = std::fs::metadata(weights)
         .map_err(|e| Error::io(weights, e))?
         .len();
-    Ok(Measured {
-        report: model_report(
-            task.architecture(role),
-            seed,
-            model.num_params(),
-            file_bytes,
-            q,
-            speed,
-            load_history(weights)?,
-        ),
-        logits,
-    })
+    let mut report = model_report(
+        task.architecture(role),
+        seed,
+        model.num_params(),
+        file_bytes,
+        q,
+        speed,
+        load_history(weights)?,
+    );
+    report.calibration = calibration;
+    Ok(Measured { report, logits })
 }
 
 /// Measures both students (KD, baseline) for every seed with `measure(kind, seed, speed)`,

@@ -225,6 +225,40 @@ pub fn verdict(
     if let Some(w) = &weak_teacher {
         lines.push(w.clone());
     }
+    let shipped = if ship_kd {
+        "student_kd"
+    } else {
+        "student_baseline"
+    };
+    if let Some(c) = models
+        .get(shipped)
+        .and_then(|m| Some((m, m.calibration.as_ref()?)))
+    {
+        let (m, c) = c;
+        let f = &c.fit;
+        let card = match (c.in_card, f.applied) {
+            (true, true) => "saved in its card, applied by `distill predict`",
+            (true, false) => "saved in its card, not applied",
+            (false, _) => {
+                "fitted for this report: its card, written before distill saved one, does not hold it"
+            }
+        };
+        let cv = match (f.cv_nll, f.cv_nll_calibrated) {
+            (Some(own), Some(scaled)) => format!(
+                "on held-out folds of the validation split it {} the negative log-likelihood ({own:.3} → {scaled:.3})",
+                if f.applied {
+                    "lowered"
+                } else {
+                    "did not lower"
+                }
+            ),
+            _ => "the validation split is too small to check it on held-out folds".into(),
+        };
+        lines.push(format!(
+            "Temperature scaling of its probabilities (T = {:.2}, fitted on the {}; {card}): {cv}; on the test set ECE {:.3} → {:.3} at that T, accuracy unchanged.",
+            f.temperature, f.fitted_on, m.quality.ece, c.test_ece_calibrated
+        ));
+    }
     Some(Verdict {
         ship: if ship_kd {
             "student_kd"
@@ -416,5 +450,62 @@ mod tests {
         o.remove("vetoed_by_search");
         let back: Verdict = serde_json::from_value(old).unwrap();
         assert!(back.search_check.is_none() && !back.vetoed_by_search);
+    }
+
+    #[test]
+    fn the_shipped_students_temperature_scaling_is_stated_with_where_it_lives() {
+        let fit = crate::vocab::Calibration {
+            temperature: 0.408,
+            fitted_on: "validation split, 1130 texts".into(),
+            nll: 1.0,
+            nll_calibrated: 0.7,
+            ece: 0.3,
+            ece_calibrated: 0.05,
+            cv_nll: Some(1.0),
+            cv_nll_calibrated: Some(0.72),
+            applied: true,
+        };
+        let check = |in_card| crate::report::CalibrationReport {
+            fit: fit.clone(),
+            in_card,
+            test_ece_calibrated: 0.047,
+            test_nll: 1.1,
+            test_nll_calibrated: 0.71,
+        };
+        // The no-KD student is shipped: its line, not the KD student's.
+        let (s, mut m) = inputs(&[0.88, 0.90], &[0.88, 0.90]);
+        m.get_mut("student_baseline").unwrap().calibration = Some(check(true));
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        assert_eq!(v.ship, "student_baseline");
+        let line = v.lines.last().unwrap();
+        assert!(
+            line.contains("T = 0.41")
+                && line.contains("1130 texts")
+                && line.contains("applied by `distill predict`")
+                && line.contains("lowered the negative log-likelihood (1.000 → 0.720)")
+                && line.contains(&format!("{:.3} → 0.047", m["student_baseline"].quality.ece)),
+            "{line}"
+        );
+        m.get_mut("student_baseline").unwrap().calibration = Some(check(false));
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        assert!(v.lines.last().unwrap().contains("does not hold it"));
+        // A fit the held-out folds did not confirm is said to be unused.
+        let mut unused = check(true);
+        unused.fit.applied = false;
+        unused.fit.cv_nll_calibrated = Some(1.01);
+        m.get_mut("student_baseline").unwrap().calibration = Some(unused);
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        let line = v.lines.last().unwrap();
+        assert!(
+            line.contains("not applied")
+                && line.contains("did not lower")
+                && line.contains("1.000 → 1.010"),
+            "{line}"
+        );
+        // Nothing is said of a scaling the shipped student does not have.
+        m.get_mut("student_baseline").unwrap().calibration = None;
+        m.get_mut("student_kd").unwrap().calibration = Some(check(true));
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        assert!(!v.lines.iter().any(|l| l.contains("Temperature scaling")));
     }
 }

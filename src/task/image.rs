@@ -191,13 +191,21 @@ impl Task for ImageTask {
         self.splits.preprocessing()
     }
 
-    fn save_card(&self, role: Role, weights: &Path) -> Result<()> {
-        crate::predict::ModelCard::new(
-            &self.experiment,
-            self.config(role),
-            self.input(),
-            self.splits.normalize(),
-        )
+    fn save_card(
+        &self,
+        role: Role,
+        weights: &Path,
+        calibration: Option<crate::vocab::Calibration>,
+    ) -> Result<()> {
+        crate::predict::ModelCard {
+            calibration,
+            ..crate::predict::ModelCard::new(
+                &self.experiment,
+                self.config(role),
+                self.input(),
+                self.splits.normalize(),
+            )
+        }
         .save_for(weights)
     }
 
@@ -326,7 +334,11 @@ pub fn import_teacher(task: &ImageTask, opts: &RunOptions) -> Result<ImportSumma
     let path = teacher_path(&opts.out);
     model.save(&path)?;
     save_history(&path, &[])?;
-    task.save_card(Role::Teacher, &path)?;
+    task.save_card(
+        Role::Teacher,
+        &path,
+        crate::task::calibrate(task, Role::Teacher, &model, &opts.device),
+    )?;
     crate::artefact::seal(&path, &crate::task::teacher_key(task)?)?;
     let summary = ImportSummary {
         source: import.weights.clone(),

@@ -12,14 +12,14 @@ pub mod tabular;
 pub mod text;
 
 use crate::artefact::RunKey;
-use crate::classifier::{Classifier, Rows, feature_shapes};
+use crate::classifier::{Classifier, EVAL_BATCH, Rows, feature_shapes};
 use crate::config::{EvalConfig, ExperimentOf, TrainConfig};
 use crate::data::Splits;
 use crate::error::{Error, Result};
 use crate::eval::SpeedInputs;
 use crate::objective::ObjectiveConfig;
 use crate::train::{Trained, save_history};
-use crate::vocab::{BadField, FeatureShape, Role, TaskKind};
+use crate::vocab::{BadField, Calibration, FeatureShape, Role, TaskKind};
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
@@ -157,8 +157,10 @@ pub trait Task {
     fn preprocessing(&self) -> String;
 
     /// Writes the card of a model of `role` beside `weights`, so that it can be used on its
-    /// own (`distill predict`, `distill export`).
-    fn save_card(&self, role: Role, weights: &Path) -> Result<()>;
+    /// own (`distill predict`, `distill export`), with its temperature scaling when one was
+    /// fitted ([`calibrate`]).
+    fn save_card(&self, role: Role, weights: &Path, calibration: Option<Calibration>)
+    -> Result<()>;
 
     /// The inputs that time a model of `role`: one sample, and batches of about `batch`.
     fn speed_inputs(
@@ -214,20 +216,45 @@ pub trait Task {
     }
 }
 
-/// Saves a trained model of `role` to `weights` with its history and card, and seals the card
-/// with `key` ([`crate::artefact::seal`]): the last write, which makes the model complete.
+/// Saves a trained model of `role` to `weights` with its history and card (with the temperature
+/// scaling fitted on the validation split, [`calibrate`]), and seals the card with `key` ([`crate::artefact::seal`]): the last write, which makes the model complete.
 pub fn save_trained<T: Task + ?Sized>(
     task: &T,
     role: Role,
     trained: &Trained<T::Model>,
     weights: &Path,
     key: &RunKey,
+    device: &Device,
 ) -> Result<()> {
     trained.model.save(weights)?;
     save_history(weights, &trained.history)?;
-    task.save_card(role, weights)?;
+    task.save_card(role, weights, calibrate(task, role, &trained.model, device))?;
     crate::artefact::seal(weights, key)?;
     Ok(())
+}
+
+/// The temperature scaling of `model` (of `role`), fitted on the role's validation split
+/// ([`crate::eval::calibration`]); `None` without a validation split, or when the fit lies at a
+/// bound (the split is separated perfectly).
+pub fn calibrate<T: Task + ?Sized>(
+    task: &T,
+    role: Role,
+    model: &T::Model,
+    device: &Device,
+) -> Option<Calibration> {
+    let validation = task.splits(role).validation.as_ref()?;
+    let logits = crate::classifier::predict_logits(model, validation, EVAL_BATCH, device);
+    crate::eval::calibration::calibrate(
+        &logits,
+        validation.labels(),
+        validation.num_classes(),
+        task.settings().evaluation.ece_bins,
+        format!(
+            "validation split, {} {}",
+            validation.len(),
+            task.kind().unit()
+        ),
+    )
 }
 
 /// Refuses `[soft_labels] top_k` of `classes` or more (known once the data are read), before

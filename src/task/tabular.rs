@@ -183,13 +183,19 @@ impl Task for TabularTask {
         )
     }
 
-    fn save_card(&self, role: Role, weights: &Path) -> Result<()> {
+    fn save_card(
+        &self,
+        role: Role,
+        weights: &Path,
+        calibration: Option<crate::vocab::Calibration>,
+    ) -> Result<()> {
         let card = TabularModelCard {
             task: TaskKind::Tabular,
             architecture: self.config(role).clone(),
             schema: self.schema.clone(),
             standardize: self.standardize.clone(),
             distill_version: env!("CARGO_PKG_VERSION").to_string(),
+            calibration,
             stamp: None,
         };
         card.save_for(weights)

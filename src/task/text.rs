@@ -361,7 +361,12 @@ impl Task for TextTask {
         )
     }
 
-    fn save_card(&self, role: Role, weights: &Path) -> Result<()> {
+    fn save_card(
+        &self,
+        role: Role,
+        weights: &Path,
+        calibration: Option<crate::vocab::Calibration>,
+    ) -> Result<()> {
         let tok = self.tokenizer(role);
         let file = match role {
             Role::Teacher => "teacher.tokenizer.json",
@@ -381,6 +386,7 @@ impl Task for TextTask {
             vocab_size: tok.vocab_size(),
             class_names: self.class_names().to_vec(),
             distill_version: env!("CARGO_PKG_VERSION").to_string(),
+            calibration,
             stamp: None,
         }
         .save_for(weights)
@@ -490,6 +496,7 @@ impl Task for TextTask {
                 &probe,
                 target,
                 &super::teacher_key(self)?,
+                device,
             )?;
             if p.finetune_layers == 0 {
                 return Ok(Some(Some(train_logits)));
@@ -533,6 +540,7 @@ impl Task for TextTask {
             &trained,
             &weights,
             &super::teacher_key(self)?,
+            device,
         )?;
         Ok(Some(None))
     }

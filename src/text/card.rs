@@ -26,6 +26,11 @@ pub struct TextModelCard {
     pub class_names: Vec<String>,
     /// The distill version that wrote it.
     pub distill_version: String,
+    /// Temperature scaling fitted on the validation split when the model was saved; `distill
+    /// predict` divides the logits by its temperature when it is `applied` (else, or absent:
+    /// probabilities as the model gives them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::vocab::Calibration>,
     /// What made the model and the checksum of its tensors ([`crate::artefact`]); absent until
     /// the save is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -53,6 +53,7 @@ pub fn card(architecture: ModelConfig, input: [usize; 3], classes: usize) -> Mod
         normalize: Normalize::scalar(0.25, 0.5),
         resize: None,
         distill_version: "0.1.0-test".into(),
+        calibration: None,
         stamp: None,
     }
 }
