@@ -473,11 +473,27 @@ fn model_card_and_weights_loading() {
     let target_card = ModelCard::path_for(&target_weights);
     // The card.
     std::fs::write(&target_weights, &tensors).unwrap();
-    fuzz("model-card", vec![card.clone()], |b| {
+    // A card with a temperature scaling too (the fields `distill predict` reads).
+    let mut calibrated: serde_json::Value = serde_json::from_slice(&card).unwrap();
+    calibrated["calibration"] = serde_json::json!({
+        "temperature": 0.5, "fitted_on": "validation split, 10 images", "nll": 1.0,
+        "nll_calibrated": 0.9, "ece": 0.2, "ece_calibrated": 0.1, "cv_nll": 1.0,
+        "cv_nll_calibrated": 0.95, "applied": true
+    });
+    let calibrated = serde_json::to_vec_pretty(&calibrated).unwrap();
+    std::fs::write(&target_card, &calibrated).unwrap();
+    assert_eq!(
+        distill::card::card_calibration(&target_weights)
+            .unwrap()
+            .map(|c| c.temperature),
+        Some(0.5)
+    );
+    fuzz("model-card", vec![card.clone(), calibrated], |b| {
         std::fs::write(&target_card, b).unwrap();
         let image = ModelCard::load_for(&target_weights).is_ok();
         let tabular = TabularModelCard::load_for(&target_weights).is_ok();
-        image || tabular
+        let calibration = distill::card::card_calibration(&target_weights).is_ok();
+        image || tabular || calibration
     });
     // The weights, loaded into the card's architecture.
     std::fs::write(&target_card, &card).unwrap();

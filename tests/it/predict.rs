@@ -113,7 +113,7 @@ fn the_shipped_probabilities_are_temperature_scaled_as_fitted_on_validation() {
     let (images, mut labels) = common::images_and_labels(1200, 1);
     let mut next = common::lcg(99);
     for l in labels.data.iter_mut() {
-        if next() % 5 == 0 {
+        if next().is_multiple_of(5) {
             *l = (*l + 1) % 3;
         }
     }
