@@ -9,6 +9,8 @@ model card ``NAME.model.json`` beside it that describes the architecture::
     # an image file, resized as distill resizes (card "resize"), as a [C, H, W] uint8 array:
     x = distill_torch.preprocess(distill_torch.load_image("cat.jpg", card)[None], card)
     probabilities = model(x).softmax(1)
+    # as `distill predict` gives them: at the temperature fitted on the validation split
+    probabilities = (model(x) / distill_torch.temperature(card)).softmax(1)
     names = card["class_names"]
 
 The modules below produce exactly distill's tensor names (``hidden.0.weight``,
@@ -36,6 +38,7 @@ __all__ = [
     "load_image",
     "resize_triangle",
     "card_path",
+    "temperature",
     "rename_torchvision_resnet",
     "make_divisible",
     "Mlp",
@@ -401,6 +404,19 @@ def _mobilenetv2_from_card(arch: dict, input_channels: int, classes: int) -> Mob
         last_width=int(arch.get("last_width", 1280)),
         dropout=float(arch.get("dropout", 0.2)),
     )
+
+
+def temperature(card: dict) -> float:
+    """The temperature ``T`` that ``distill predict`` divides the logits by: the card's
+    ``calibration.temperature`` (fitted on the validation split when the model was saved) when
+    its ``applied`` is true, else 1.0 (the model's own probabilities)."""
+    calibration = card.get("calibration")
+    if not calibration or not calibration.get("applied", False):
+        return 1.0
+    t = float(calibration["temperature"])
+    if not (t > 0.0 and t != float("inf")):
+        raise ValueError(f"card calibration.temperature must be a finite number > 0, got {t}")
+    return t
 
 
 def build_model(card: dict) -> nn.Module:

@@ -93,10 +93,14 @@ def timed(name, fn, warmup, runs, samples, latency=False):
     return row
 
 
-def kd_train_step(kind, quick):
-    """One KD training step at batch 128 on fixed data and fixed teacher logits."""
+def kd_train_step(kind, quick, sgd=False):
+    """One KD training step at batch 128 on fixed data and fixed teacher logits; Adam, or with
+    ``sgd`` the examples' SGD (lr 0.05, momentum 0.9, Nesterov)."""
     model = MODELS[kind]().train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if sgd:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(128, 1, 28, 28)
     y = torch.randint(0, CLASSES, (128,))
     teacher_logits = 3.0 * torch.randn(128, CLASSES)
@@ -109,7 +113,8 @@ def kd_train_step(kind, quick):
         loss.item()  # distill reads the loss every step
 
     warmup, runs = (3, 10) if quick else (10, 50)
-    return timed(f"{kind}_kd_train_b128", step, warmup, runs, samples=128)
+    name = f"{kind}_kd_sgd_train_b128" if sgd else f"{kind}_kd_train_b128"
+    return timed(name, step, warmup, runs, samples=128)
 
 
 def infer(kind, batch, quick):
@@ -214,6 +219,8 @@ def conv_layer(name, batch, cin, cout, side, quick, block=False):
 
 WORKLOADS = {
     **{f"{k}_kd_train_b128": (lambda q, k=k: kd_train_step(k, q)) for k in MODELS},
+    **{f"{k}_kd_sgd_train_b128": (lambda q, k=k: kd_train_step(k, q, sgd=True))
+       for k in ("mlp", "student")},
     **{f"{k}_infer_b1": (lambda q, k=k: infer(k, 1, q)) for k in MODELS},
     **{f"{k}_infer_b256": (lambda q, k=k: infer(k, 256, q)) for k in MODELS},
     "teacher_record": teacher_record,

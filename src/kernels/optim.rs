@@ -1,4 +1,4 @@
-//! Fused Adam and AdamW steps: one pass per parameter tensor, in place where the buffers are not shared.
+//! Fused SGD, Adam and AdamW steps: one pass per parameter tensor, in place where the buffers are not shared.
 //!
 //! burn-optim's Adam updates a parameter through a chain of about fifteen element-wise tensor
 //! operations (weight decay, both moments, bias corrections, the square root, the division, the
@@ -8,8 +8,13 @@
 //! burn's own `AdamState`, so checkpoints and resume are unchanged.
 //!
 //! [`FusedAdamW`] does the same for burn's `AdamW` (decoupled weight decay), keeping its
-//! `AdamWState`. SGD stays burn's: its momentum state keeps the velocity private, so a fused
-//! step could not keep burn's state type (and with it, checkpoints).
+//! `AdamWState`.
+//!
+//! [`FusedSgd`] does it for burn's `Sgd` (L2 penalty, momentum with dampening, Nesterov): burn's
+//! chain of up to seven passes becomes one. burn's `MomentumState` keeps its velocity private, so
+//! the fused step has a state type of its own, [`FusedSgdState`], that records itself under
+//! burn's names (`{param}.momentum.velocity`): a checkpoint written by either optimiser loads
+//! into the other (tested both ways).
 //!
 //! It is not a new optimiser: on other devices, other dtypes or with AMSGrad it hands the step
 //! to burn's `Adam` or `AdamW`.
@@ -20,7 +25,7 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{
     Adam, AdamConfig, AdamState, AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState,
-    LearningRate, ModuleOptimizer, Optimizer,
+    LearningRate, ModuleOptimizer, Optimizer, RecordState, StateSink, StateSource, join_path,
 };
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -55,9 +60,43 @@ pub enum Decay {
     Decoupled(Option<f32>),
 }
 
+/// One SGD step's hyper-parameters, as the f32 values burn multiplies by.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdStep {
+    /// The learning rate.
+    pub lr: f32,
+    /// The L2 penalty `λ` (burn's `WeightDecay`: `g + λ·p`), if any.
+    pub penalty: Option<f32>,
+    /// The momentum `μ` (0 when the step has none).
+    pub momentum: f32,
+    /// `1 − dampening`.
+    pub keep: f32,
+    /// Nesterov's update (`g + μ·v` instead of `v`).
+    pub nesterov: bool,
+}
+
 /// The optimiser steps distill adds to burn's flex backend.
 #[backend_extension(Flex)]
 pub trait OptimBackend: Backend {
+    /// An SGD step without momentum: returns the parameter, updated in place where unshared.
+    fn distill_sgd_plain(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        step: SgdStep,
+    ) -> FloatTensor<Self>;
+    /// The first SGD step with momentum (no velocity yet): returns (parameter, velocity).
+    fn distill_sgd_first(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        step: SgdStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// A later SGD step with momentum: returns (parameter, velocity), in place where unshared.
+    fn distill_sgd(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        step: SgdStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
     /// The first Adam step (no moments yet): returns (parameter, m, v).
     fn distill_adam_first(
         param: FloatTensor<Self>,
@@ -197,6 +236,44 @@ fn adamw_chunk<const FIRST: bool, const DECAY: bool>(
     }
 }
 
+/// The SGD update, element by element, in burn-optim's order of f32 operations:
+/// `g ← λ·p + g` (penalty); `v ← g` on the first step, else `v ← (1 − d)·g + μ·v`;
+/// `g ← μ·v + g` (Nesterov) or `g ← v`; `p ← p − lr·g`. `v` is `None` without momentum;
+/// `first` says that `v` holds no velocity yet.
+fn sgd_kernel(step: &SgdStep, p: &mut [f32], g: &[f32], v: Option<&mut [f32]>, first: bool) {
+    let s = *step;
+    let decayed = move |p: f32, g: f32| match s.penalty {
+        Some(pen) => p * pen + g,
+        None => g,
+    };
+    match v {
+        None => p
+            .par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(p, g)| {
+                for (p, &g) in p.iter_mut().zip(g) {
+                    *p -= decayed(*p, g) * s.lr;
+                }
+            }),
+        Some(v) => p
+            .par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .for_each(|((p, g), v)| {
+                for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                    let g = decayed(*p, g);
+                    *v = if first {
+                        g
+                    } else {
+                        g * s.keep + *v * s.momentum
+                    };
+                    let g = if s.nesterov { *v * s.momentum + g } else { *v };
+                    *p -= g * s.lr;
+                }
+            }),
+    }
+}
+
 /// The f32 elements of `t`, owned and contiguous (no copy when `t` is unshared and dense).
 fn owned_f32(t: FlexTensor) -> (Vec<f32>, burn::tensor::Shape) {
     let shape = t.layout().shape().clone();
@@ -209,6 +286,38 @@ fn flex(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
 }
 
 impl OptimBackend for Flex {
+    fn distill_sgd_plain(param: FlexTensor, grad: FlexTensor, step: SgdStep) -> FlexTensor {
+        let (mut p, shape) = owned_f32(param);
+        let (g, _) = owned_f32(grad);
+        sgd_kernel(&step, &mut p, &g, None, false);
+        flex(p, shape)
+    }
+
+    fn distill_sgd_first(
+        param: FlexTensor,
+        grad: FlexTensor,
+        step: SgdStep,
+    ) -> (FlexTensor, FlexTensor) {
+        let (mut p, shape) = owned_f32(param);
+        let (g, _) = owned_f32(grad);
+        let mut v = vec![0.0f32; p.len()];
+        sgd_kernel(&step, &mut p, &g, Some(&mut v), true);
+        (flex(p, shape.clone()), flex(v, shape))
+    }
+
+    fn distill_sgd(
+        param: FlexTensor,
+        grad: FlexTensor,
+        velocity: FlexTensor,
+        step: SgdStep,
+    ) -> (FlexTensor, FlexTensor) {
+        let (mut p, shape) = owned_f32(param);
+        let (g, _) = owned_f32(grad);
+        let (mut v, _) = owned_f32(velocity);
+        sgd_kernel(&step, &mut p, &g, Some(&mut v), false);
+        (flex(p, shape.clone()), flex(v, shape))
+    }
+
     fn distill_adam_first(
         param: FlexTensor,
         grad: FlexTensor,
@@ -414,6 +523,169 @@ impl Optimizer for FusedAdamW {
     }
 }
 
+/// The state of [`FusedSgd`] for one parameter: its velocity when the step has momentum.
+/// Recorded as burn's `SgdState` records itself (`{param}.momentum.velocity`), so the
+/// checkpoints of burn's SGD and of the fused one are interchangeable.
+#[derive(Clone, Debug)]
+pub struct FusedSgdState<const D: usize> {
+    /// The momentum buffer `v`.
+    pub velocity: Option<Tensor<D>>,
+}
+
+impl<const D: usize> RecordState for FusedSgdState<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        if let Some(v) = &self.velocity {
+            out.push_tensor(
+                &join_path(prefix, "momentum"),
+                "velocity",
+                v.clone().into_data(),
+            );
+        }
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
+        let momentum = join_path(prefix, "momentum");
+        let velocity = match src.has_under(&momentum) {
+            true => Some(Tensor::from_data(
+                src.take_tensor(&momentum, "velocity")?,
+                device,
+            )),
+            false => None,
+        };
+        Some(FusedSgdState { velocity })
+    }
+}
+
+/// burn-optim's SGD (with an optional L2 penalty, momentum, dampening and Nesterov), with the
+/// update fused into one pass on the flex backend; elsewhere the same update in burn's tensor
+/// operations, in burn's order.
+#[derive(Clone, Copy, Debug)]
+pub struct FusedSgd {
+    penalty: Option<f32>,
+    momentum: Option<(f32, f64, bool)>,
+}
+
+impl FusedSgd {
+    /// SGD with an L2 `penalty` and `momentum` = (μ, dampening, Nesterov), as burn's
+    /// `SgdConfig` with a `WeightDecayConfig` and a `MomentumConfig` of those values.
+    pub fn new(penalty: Option<f32>, momentum: Option<(f64, f64, bool)>) -> Self {
+        Self {
+            penalty,
+            // burn keeps μ as f32 (`config.momentum.elem()`) and the dampening as f64.
+            momentum: momentum.map(|(m, d, n)| (m as f32, d, n)),
+        }
+    }
+
+    /// As a whole-module optimiser.
+    pub fn init(self) -> ModuleOptimizer {
+        ModuleOptimizer::from(self)
+    }
+
+    /// The step's f32 factors at learning rate `lr`, as burn's scalar operations round them.
+    fn factors(&self, lr: LearningRate) -> SgdStep {
+        let (momentum, dampening, nesterov) = self.momentum.unwrap_or((0.0, 0.0, false));
+        SgdStep {
+            lr: lr as f32,
+            penalty: self.penalty,
+            momentum,
+            keep: (1.0 - dampening) as f32,
+            nesterov,
+        }
+    }
+
+    /// The same update in burn's tensor operations, in burn-optim's order (other devices,
+    /// `DISTILL_CONV=burn`).
+    fn tensor_step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        mut grad: Tensor<D>,
+        velocity: Option<Tensor<D>>,
+    ) -> (Tensor<D>, FusedSgdState<D>) {
+        let f = self.factors(lr);
+        if let Some(pen) = self.penalty {
+            grad = tensor.clone().mul_scalar(pen).add(grad);
+        }
+        let mut state = FusedSgdState { velocity: None };
+        if self.momentum.is_some() {
+            let v = match velocity {
+                Some(v) => grad
+                    .clone()
+                    .mul_scalar(f.keep)
+                    .add(v.mul_scalar(f.momentum)),
+                None => grad.clone(),
+            };
+            grad = match f.nesterov {
+                true => v.clone().mul_scalar(f.momentum).add(grad),
+                false => v.clone(),
+            };
+            state.velocity = Some(v);
+        }
+        (tensor - grad.mul_scalar(f.lr), state)
+    }
+}
+
+impl Optimizer for FusedSgd {
+    type State<const D: usize> = FusedSgdState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let velocity = state.and_then(|s| s.velocity);
+        let fusable = super::own_kernels()
+            && super::plain_flex_f32(&tensor)
+            && super::plain_flex_f32(&grad)
+            && velocity.as_ref().is_none_or(super::plain_flex_f32);
+        if !fusable {
+            let (p, state) = self.tensor_step(lr, tensor, grad, velocity);
+            return (p, Some(state));
+        }
+        let step = self.factors(lr);
+        let (p, velocity) = match (self.momentum.is_some(), velocity) {
+            (false, _) => (
+                <Dispatch as OptimBackend>::distill_sgd_plain(
+                    tensor.into_dispatch(),
+                    grad.into_dispatch(),
+                    step,
+                ),
+                None,
+            ),
+            (true, None) => {
+                let (p, v) = <Dispatch as OptimBackend>::distill_sgd_first(
+                    tensor.into_dispatch(),
+                    grad.into_dispatch(),
+                    step,
+                );
+                (p, Some(v))
+            }
+            (true, Some(v)) => {
+                let (p, v) = <Dispatch as OptimBackend>::distill_sgd(
+                    tensor.into_dispatch(),
+                    grad.into_dispatch(),
+                    v.into_dispatch(),
+                    step,
+                );
+                (p, Some(v))
+            }
+        };
+        (
+            Tensor::from_dispatch(p),
+            Some(FusedSgdState {
+                velocity: velocity.map(Tensor::from_dispatch),
+            }),
+        )
+    }
+
+    fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
+        state.velocity = state.velocity.map(|v| v.to_device(device));
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +745,132 @@ mod tests {
             params(&LinearConfig::new(37, 70).init(&device)),
             "{what}"
         );
+    }
+
+    /// SGD in burn's configurations: plain, L2 penalty, momentum with and without dampening,
+    /// Nesterov (with and without the penalty), as (penalty, (μ, dampening, Nesterov)).
+    type SgdCase = (Option<f32>, Option<(f64, f64, bool)>);
+
+    fn sgd_cases() -> Vec<SgdCase> {
+        vec![
+            (None, None),
+            (Some(5e-4), None),
+            (None, Some((0.9, 0.0, false))),
+            (Some(5e-4), Some((0.9, 0.1, false))),
+            (None, Some((0.9, 0.0, true))),
+            (Some(1e-3), Some((0.8, 0.0, true))),
+        ]
+    }
+
+    fn burns_sgd(penalty: Option<f32>, momentum: Option<(f64, f64, bool)>) -> ModuleOptimizer {
+        burn::optim::SgdConfig::new()
+            .with_weight_decay(penalty.map(WeightDecayConfig::new))
+            .with_momentum(momentum.map(|(m, d, n)| {
+                burn::optim::momentum::MomentumConfig::new()
+                    .with_momentum(m)
+                    .with_dampening(d)
+                    .with_nesterov(n)
+            }))
+            .init()
+    }
+
+    /// burn's SGD and the fused one, in every configuration.
+    #[test]
+    fn equals_burns_sgd_bit_for_bit() {
+        for (penalty, momentum) in sgd_cases() {
+            assert_same_twenty_steps(
+                FusedSgd::new(penalty, momentum).init(),
+                burns_sgd(penalty, momentum),
+                &format!("{penalty:?} {momentum:?}"),
+            );
+        }
+    }
+
+    /// The tensor-operation path (other devices, `DISTILL_CONV=burn`) is burn's SGD too.
+    #[test]
+    fn the_tensor_path_equals_burns_sgd_bit_for_bit() {
+        #[derive(Clone)]
+        struct TensorPath(FusedSgd);
+        impl Optimizer for TensorPath {
+            type State<const D: usize> = FusedSgdState<D>;
+            fn step<const D: usize>(
+                &self,
+                lr: LearningRate,
+                tensor: Tensor<D>,
+                grad: Tensor<D>,
+                state: Option<Self::State<D>>,
+            ) -> (Tensor<D>, Option<Self::State<D>>) {
+                let (p, s) = self
+                    .0
+                    .tensor_step(lr, tensor, grad, state.and_then(|s| s.velocity));
+                (p, Some(s))
+            }
+            fn to_device<const D: usize>(s: Self::State<D>, d: &Device) -> Self::State<D> {
+                FusedSgd::to_device(s, d)
+            }
+        }
+        for (penalty, momentum) in sgd_cases() {
+            assert_same_twenty_steps(
+                ModuleOptimizer::from(TensorPath(FusedSgd::new(penalty, momentum))),
+                burns_sgd(penalty, momentum),
+                &format!("tensor path {penalty:?} {momentum:?}"),
+            );
+        }
+    }
+
+    /// A checkpoint of burn's SGD resumes in the fused one and the other way round, and the
+    /// runs go on bit for bit as if nothing had changed hands.
+    #[test]
+    fn sgd_checkpoints_are_interchangeable_with_burns() {
+        let device = Device::flex().autodiff();
+        let (penalty, momentum) = (Some(5e-4), Some((0.9, 0.0, true)));
+        let batch = |i: u64| {
+            burn::tensor::TensorData::new(
+                (0..16 * 37)
+                    .map(|j| (((j as u64 * 7919 + i * 104_729) % 997) as f32 / 498.5) - 1.0)
+                    .collect::<Vec<f32>>(),
+                [16, 37],
+            )
+        };
+        let step = |optim: &mut ModuleOptimizer, model: Linear, i: u64| {
+            let x = Tensor::<2>::from_data(batch(i), &device);
+            let g = GradientsParams::from_grads(
+                model.forward(x).powf_scalar(2.0).mean().backward(),
+                &model,
+            );
+            optim.step(1e-2, model, g)
+        };
+        let start = LinearConfig::new(37, 70).init(&device);
+        // Five steps of each, then the state changes hands for five more.
+        for burn_first in [true, false] {
+            let (mut first, second) = match burn_first {
+                true => (
+                    burns_sgd(penalty, momentum),
+                    FusedSgd::new(penalty, momentum).init(),
+                ),
+                false => (
+                    FusedSgd::new(penalty, momentum).init(),
+                    burns_sgd(penalty, momentum),
+                ),
+            };
+            let mut reference = burns_sgd(penalty, momentum);
+            let (mut a, mut b) = (start.clone(), start.clone());
+            for i in 0..5 {
+                a = step(&mut first, a, i);
+                b = step(&mut reference, b, i);
+            }
+            let bytes = first.into_bytes().unwrap();
+            let mut second = second.from_bytes(bytes).unwrap();
+            for i in 5..10 {
+                a = step(&mut second, a, i);
+                b = step(&mut reference, b, i);
+            }
+            let (pa, pb) = (params(&a), params(&b));
+            assert!(
+                pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "burn first: {burn_first}"
+            );
+        }
     }
 
     /// burn's Adam and the fused one, with and without weight decay.

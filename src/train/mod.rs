@@ -22,9 +22,7 @@ use crate::progress::Progress;
 use crate::soft_labels::SoftLabels;
 use crate::vocab::FeatureShape;
 use burn::module::{Module, ModuleDisplay};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use distiller::Distiller;
 use rand::SeedableRng;
@@ -176,19 +174,14 @@ pub fn load_history(weights: &Path) -> Result<Vec<EpochRecord>> {
 /// Builds the optimiser a recipe names.
 pub fn build_optimizer(recipe: &TrainConfig) -> ModuleOptimizer {
     let wd = recipe.weight_decay;
-    let decay = (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
     match recipe.optimizer {
         OptimizerConfig::Sgd {
             momentum, nesterov, ..
-        } => SgdConfig::new()
-            .with_momentum((momentum > 0.0).then(|| {
-                MomentumConfig::new()
-                    .with_momentum(momentum)
-                    .with_dampening(0.0)
-                    .with_nesterov(nesterov)
-            }))
-            .with_weight_decay(decay)
-            .init(),
+        } => crate::kernels::optim::FusedSgd::new(
+            (wd > 0.0).then_some(wd as f32),
+            (momentum > 0.0).then_some((momentum, 0.0, nesterov)),
+        )
+        .init(),
         OptimizerConfig::Adam { .. } => {
             crate::kernels::optim::FusedAdam::new((wd > 0.0).then_some(wd as f32)).init()
         }

@@ -139,16 +139,14 @@ fn kd_student_agrees_with_teacher_more_than_baseline() {
     );
 }
 
-#[test]
-fn interrupted_run_resumes_to_identical_weights_and_never_from_another_run() {
-    let (dir, config) = common::setup(&[]);
-    let experiment = Experiment::load(&config).unwrap();
-    let task = ImageTask::new(experiment.clone()).unwrap();
-
+/// Trains `task`'s no-KD student for 2 epochs straight under `dir/a`, and interrupted after
+/// epoch 1 then resumed under `dir/b`, and asserts the same losses and weights; returns the
+/// resumed run's options.
+fn assert_resume_is_exact(task: &ImageTask, dir: &Path) -> RunOptions {
     // Uninterrupted: 2 epochs.
-    let a = dir.path().join("a");
+    let a = dir.join("a");
     let straight = train_student(
-        &task,
+        task,
         StudentKind::Baseline,
         &[],
         Path::new("none"),
@@ -159,11 +157,11 @@ fn interrupted_run_resumes_to_identical_weights_and_never_from_another_run() {
     assert_eq!(straight.history.len(), 2);
 
     // Interrupted after epoch 1, then resumed.
-    let b = dir.path().join("b");
+    let b = dir.join("b");
     let mut opts = options(&b);
     opts.stop_after_epochs = Some(1);
     let partial = train_student(
-        &task,
+        task,
         StudentKind::Baseline,
         &[],
         Path::new("none"),
@@ -175,7 +173,7 @@ fn interrupted_run_resumes_to_identical_weights_and_never_from_another_run() {
     opts.stop_after_epochs = None;
     opts.resume = true;
     let resumed = train_student(
-        &task,
+        task,
         StudentKind::Baseline,
         &[],
         Path::new("none"),
@@ -195,7 +193,7 @@ fn interrupted_run_resumes_to_identical_weights_and_never_from_another_run() {
     let device = distill::default_device();
     let logits = |dir: &std::path::Path| {
         let model = load_model(
-            &task,
+            task,
             Role::Student,
             &student_path(dir, StudentKind::Baseline, 1),
             &device,
@@ -207,6 +205,31 @@ fn interrupted_run_resumes_to_identical_weights_and_never_from_another_run() {
         logits(&a) == logits(&b),
         "resumed weights differ from the uninterrupted run's"
     );
+    opts
+}
+
+/// The fused SGD step (momentum, Nesterov, an L2 penalty) resumes bit for bit too: its velocity
+/// goes through the checkpoint under burn's names.
+#[test]
+fn an_interrupted_sgd_run_with_nesterov_momentum_resumes_to_identical_weights() {
+    let (dir, config) = common::setup(&[(
+        "epochs = 2\nbatch_size = 32\noptimizer = { type = \"adam\", lr = 0.01 }",
+        "epochs = 2\nbatch_size = 32\noptimizer = { type = \"sgd\", lr = 0.05, momentum = 0.9, nesterov = true }\nweight_decay = 5e-4",
+    )]);
+    let experiment = Experiment::load(&config).unwrap();
+    assert!(matches!(
+        experiment.student.train.optimizer,
+        distill::config::OptimizerConfig::Sgd { nesterov: true, .. }
+    ));
+    assert_resume_is_exact(&ImageTask::new(experiment).unwrap(), dir.path());
+}
+
+#[test]
+fn interrupted_run_resumes_to_identical_weights_and_never_from_another_run() {
+    let (dir, config) = common::setup(&[]);
+    let experiment = Experiment::load(&config).unwrap();
+    let task = ImageTask::new(experiment.clone()).unwrap();
+    let opts = assert_resume_is_exact(&task, dir.path());
 
     // Checkpoints of another run of the same name (another recipe) are never resumed from:
     // the run starts from scratch and gives what a fresh run gives.
