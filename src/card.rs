@@ -152,14 +152,19 @@ impl ModelCard {
     }
 }
 
+/// The card beside `weights` as JSON, with its path (any kind of card).
+fn card_json(weights: &Path) -> Result<(PathBuf, serde_json::Value)> {
+    let path = ModelCard::path_for(weights);
+    let value = serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| Error::Weights {
+        path: path.clone(),
+        message: format!("unreadable model card: {e}"),
+    })?;
+    Ok((path, value))
+}
+
 /// The kind of model whose card sits beside `weights` (its `task` field; image when absent).
 pub fn card_task(weights: &Path) -> Result<TaskKind> {
-    let path = ModelCard::path_for(weights);
-    let value: serde_json::Value =
-        serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| Error::Weights {
-            path: path.clone(),
-            message: format!("unreadable model card: {e}"),
-        })?;
+    let (path, value) = card_json(weights)?;
     match value.get("task") {
         None => Ok(TaskKind::Image),
         Some(t) => serde_json::from_value(t.clone()).map_err(|_| Error::Weights {
@@ -172,12 +177,7 @@ pub fn card_task(weights: &Path) -> Result<TaskKind> {
 /// The temperature scaling held by the card beside `weights` (any kind of card): `None` when it
 /// holds none; an error naming the field when its temperature is not a finite number > 0.
 pub fn card_calibration(weights: &Path) -> Result<Option<crate::vocab::Calibration>> {
-    let path = ModelCard::path_for(weights);
-    let value: serde_json::Value =
-        serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| Error::Weights {
-            path: path.clone(),
-            message: format!("unreadable model card: {e}"),
-        })?;
+    let (path, value) = card_json(weights)?;
     let Some(c) = value.get("calibration") else {
         return Ok(None);
     };

@@ -24,42 +24,47 @@ pub const T_MAX: f64 = 20.0;
 /// Bisection steps in `log β` (the bracket is `ln 400` wide: 2⁻⁴⁰ of it is far below 1e-9).
 const STEPS: usize = 40;
 
-/// Mean negative log-likelihood of `softmax(logits / temperature)` (`labels.len()` rows of
-/// `classes`), in f64.
-pub fn mean_nll(logits: &[f32], labels: &[Label], classes: usize, temperature: f64) -> f64 {
-    let beta = 1.0 / temperature;
+/// The mean over rows of `f(row, true class, row maximum)`, in f64.
+fn row_mean(
+    logits: &[f32],
+    labels: &[Label],
+    classes: usize,
+    f: impl Fn(&[f32], usize, f64) -> f64,
+) -> f64 {
     let n = labels.len().max(1) as f64;
     logits
         .chunks_exact(classes.max(1))
         .zip(labels)
         .map(|(row, &y)| {
             let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-            let sum: f64 = row.iter().map(|&v| (beta * (v as f64 - m)).exp()).sum();
-            sum.ln() - beta * (row[y as usize] as f64 - m)
+            f(row, y as usize, m)
         })
         .sum::<f64>()
         / n
 }
 
+/// Mean negative log-likelihood of `softmax(logits / temperature)` (`labels.len()` rows of
+/// `classes`), in f64.
+pub fn mean_nll(logits: &[f32], labels: &[Label], classes: usize, temperature: f64) -> f64 {
+    let beta = 1.0 / temperature;
+    row_mean(logits, labels, classes, |row, y, m| {
+        let sum: f64 = row.iter().map(|&v| (beta * (v as f64 - m)).exp()).sum();
+        sum.ln() - beta * (row[y] as f64 - m)
+    })
+}
+
 /// `L'(β)`: the mean over rows of the expected logit under `softmax(β·z)` minus the true
 /// class's logit.
 fn slope(logits: &[f32], labels: &[Label], classes: usize, beta: f64) -> f64 {
-    let n = labels.len().max(1) as f64;
-    logits
-        .chunks_exact(classes.max(1))
-        .zip(labels)
-        .map(|(row, &y)| {
-            let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-            let (mut sum, mut weighted) = (0.0, 0.0);
-            for &v in row {
-                let e = (beta * (v as f64 - m)).exp();
-                sum += e;
-                weighted += e * v as f64;
-            }
-            weighted / sum - row[y as usize] as f64
-        })
-        .sum::<f64>()
-        / n
+    row_mean(logits, labels, classes, |row, y, m| {
+        let (mut sum, mut weighted) = (0.0, 0.0);
+        for &v in row {
+            let e = (beta * (v as f64 - m)).exp();
+            sum += e;
+            weighted += e * v as f64;
+        }
+        weighted / sum - row[y] as f64
+    })
 }
 
 /// The temperature in `[T_MIN, T_MAX]` that minimises [`mean_nll`]; `None` when there are no
