@@ -152,15 +152,19 @@ pub fn accuracy_vs_latency(r: &Report) -> Result<String> {
 }
 
 /// The reliability diagram: accuracy against mean confidence per confidence bin, one line per
-/// model, and the diagonal of perfect calibration.
-pub fn reliability_diagram(r: &Report) -> Result<String> {
+/// model, and the diagonal of perfect calibration; with `calibrated`, of each model's
+/// probabilities at its fitted temperature (models without one are left out).
+pub fn reliability_diagram(r: &Report, calibrated: bool) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (560, 440)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "reliability: accuracy against confidence",
+                match calibrated {
+                    false => "reliability: accuracy against confidence",
+                    true => "reliability at each model's fitted temperature T",
+                },
                 ("sans-serif", 18),
             )
             .margin(12)
@@ -184,9 +188,23 @@ pub fn reliability_diagram(r: &Report) -> Result<String> {
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
         for (i, (name, m)) in r.models.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            let pts: Vec<(f64, f64)> = m
-                .quality
-                .reliability
+            let (bins, label) = match (calibrated, &m.calibration) {
+                (false, _) => (
+                    &m.quality.reliability,
+                    format!("{name} (ECE {:.3})", m.quality.ece),
+                ),
+                (true, Some(c)) => (
+                    &c.reliability_calibrated,
+                    format!(
+                        "{name} at T {:.2}{} (ECE {:.3})",
+                        c.fit.temperature,
+                        if c.fit.applied { "" } else { ", not applied" },
+                        c.test_ece_calibrated
+                    ),
+                ),
+                (true, None) => continue,
+            };
+            let pts: Vec<(f64, f64)> = bins
                 .iter()
                 .filter(|b| b.count > 0)
                 .map(|b| (b.confidence, b.accuracy))
@@ -194,7 +212,7 @@ pub fn reliability_diagram(r: &Report) -> Result<String> {
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(err)?
-                .label(format!("{name} (ECE {:.3})", m.quality.ece))
+                .label(label)
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
                 });

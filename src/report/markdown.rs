@@ -340,5 +340,5 @@ fn calibration_table(s: &mut String, r: &Report) {
             c.test_nll_calibrated
         );
     }
-    s.push('\n');
+    s.push_str("\n![reliability at the fitted temperatures](reliability_calibrated.svg)\n\n");
 }

@@ -67,6 +67,9 @@ pub struct CalibrationReport {
     pub test_nll: f64,
     /// … and of `softmax(z / T)`.
     pub test_nll_calibrated: f64,
+    /// The reliability diagram of `softmax(z / T)` on the test set.
+    #[serde(default)]
+    pub reliability_calibrated: Vec<crate::eval::ReliabilityBin>,
 }
 
 impl CalibrationReport {
@@ -82,13 +85,12 @@ impl CalibrationReport {
     ) -> Self {
         use crate::eval::calibration::{mean_nll, scaled};
         let t = fit.temperature;
+        let at_t = scaled(logits, t);
         CalibrationReport {
             test_ece_calibrated: crate::eval::expected_calibration_error(
-                &scaled(logits, t),
-                labels,
-                classes,
-                bins,
+                &at_t, labels, classes, bins,
             ),
+            reliability_calibrated: crate::eval::reliability(&at_t, labels, classes, bins),
             test_nll: mean_nll(logits, labels, classes, 1.0),
             test_nll_calibrated: mean_nll(logits, labels, classes, t),
             fit,
@@ -270,14 +272,23 @@ pub fn model_report(
 pub fn write_report(report: &Report, out: &std::path::Path) -> Result<()> {
     let json = serde_json::to_vec_pretty(report).expect("report serialises");
     fsutil::write_atomic(&out.join("report.json"), &json)?;
-    let charts = [
+    let mut charts = vec![
         ("training_curves.svg", charts::training_curves(report)?),
         (
             "accuracy_vs_latency.svg",
             charts::accuracy_vs_latency(report)?,
         ),
-        ("reliability.svg", charts::reliability_diagram(report)?),
+        (
+            "reliability.svg",
+            charts::reliability_diagram(report, false)?,
+        ),
     ];
+    if report.models.values().any(|m| m.calibration.is_some()) {
+        charts.push((
+            "reliability_calibrated.svg",
+            charts::reliability_diagram(report, true)?,
+        ));
+    }
     for (name, svg) in &charts {
         fsutil::write_atomic(&out.join(name), svg.as_bytes())?;
     }

@@ -471,6 +471,7 @@ mod tests {
             test_ece_calibrated: 0.047,
             test_nll: 1.1,
             test_nll_calibrated: 0.71,
+            reliability_calibrated: Vec::new(),
         };
         // The no-KD student is shipped: its line, not the KD student's.
         let (s, mut m) = inputs(&[0.88, 0.90], &[0.88, 0.90]);
