@@ -245,7 +245,7 @@ pub fn verdict(
         };
         let cv = match (f.cv_nll, f.cv_nll_calibrated) {
             (Some(own), Some(scaled)) => format!(
-                "on held-out folds of the validation split it {} the negative log-likelihood ({own:.3} → {scaled:.3})",
+                "on held-out folds of the validation split it {} the negative log-likelihood ({own:.4} → {scaled:.4})",
                 if f.applied {
                     "lowered"
                 } else {
@@ -483,7 +483,7 @@ mod tests {
             line.contains("T = 0.41")
                 && line.contains("1130 texts")
                 && line.contains("applied by `distill predict`")
-                && line.contains("lowered the negative log-likelihood (1.000 → 0.720)")
+                && line.contains("lowered the negative log-likelihood (1.0000 → 0.7200)")
                 && line.contains(&format!("{:.3} → 0.047", m["student_baseline"].quality.ece)),
             "{line}"
         );
@@ -500,7 +500,7 @@ mod tests {
         assert!(
             line.contains("not applied")
                 && line.contains("did not lower")
-                && line.contains("1.000 → 1.010"),
+                && line.contains("1.0000 → 1.0100"),
             "{line}"
         );
         // Nothing is said of a scaling the shipped student does not have.
