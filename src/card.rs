@@ -186,15 +186,37 @@ pub fn card_calibration(weights: &Path) -> Result<Option<crate::vocab::Calibrati
             path: path.clone(),
             message: format!("unreadable calibration in the model card: {e}"),
         })?;
-    if !(c.temperature.is_finite() && c.temperature > 0.0) {
-        return Err(Error::ConfigValue {
-            path,
-            field: "calibration.temperature".into(),
-            value: c.temperature.to_string(),
-            reason: "must be a finite number > 0".into(),
-        });
-    }
+    check_calibration(&path, &c)?;
     Ok(Some(c))
+}
+
+/// Refuses a calibration whose temperature is not a finite number > 0, naming the field of
+/// the card at `path`.
+fn check_calibration(path: &Path, c: &crate::vocab::Calibration) -> Result<()> {
+    if c.temperature.is_finite() && c.temperature > 0.0 {
+        return Ok(());
+    }
+    Err(Error::ConfigValue {
+        path: path.to_path_buf(),
+        field: "calibration.temperature".into(),
+        value: c.temperature.to_string(),
+        reason: "must be a finite number > 0".into(),
+    })
+}
+
+/// The temperature `distill predict` divides the logits of the model beside `weights` by: its
+/// card's `calibration` (checked) when it is applied, else 1.
+pub fn applied_temperature(
+    weights: &Path,
+    calibration: &Option<crate::vocab::Calibration>,
+) -> Result<f64> {
+    match calibration {
+        Some(c) => {
+            check_calibration(&ModelCard::path_for(weights), c)?;
+            Ok(if c.applied { c.temperature } else { 1.0 })
+        }
+        None => Ok(1.0),
+    }
 }
 
 /// What a tabular model's weights need to be used on its own.

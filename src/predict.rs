@@ -71,7 +71,7 @@ impl Predictor {
         let card = ModelCard::load_for(weights)?;
         let model = card.load_model(weights, &device)?;
         Ok(Predictor {
-            temperature: temperature_of(weights)?,
+            temperature: crate::card::applied_temperature(weights, &card.calibration)?,
             card,
             model: burn::module::Module::valid(&model),
             device,
@@ -222,7 +222,7 @@ impl TextPredictor {
             )?
             .load(weights)?;
         Ok(TextPredictor {
-            temperature: temperature_of(weights)?,
+            temperature: crate::card::applied_temperature(weights, &card.calibration)?,
             card,
             tokenizer,
             model: burn::module::Module::valid(&model),
@@ -272,13 +272,6 @@ impl TextPredictor {
     }
 }
 
-/// The temperature the card beside `weights` holds (checked) when it is applied, else 1.
-fn temperature_of(weights: &Path) -> Result<f64> {
-    Ok(crate::card::card_calibration(weights)?
-        .filter(|c| c.applied)
-        .map_or(1.0, |c| c.temperature))
-}
-
 /// The top-`k` classes of each row of `logits` (`names.len() × classes`), named by `names`,
 /// with the probabilities of `softmax(logits / temperature)`.
 pub(crate) fn predictions(
@@ -314,7 +307,7 @@ impl TabularPredictor {
         let card = TabularModelCard::load_for(weights)?;
         let model = card.load_model(weights, &device)?;
         Ok(TabularPredictor {
-            temperature: temperature_of(weights)?,
+            temperature: crate::card::applied_temperature(weights, &card.calibration)?,
             card,
             model,
             device,

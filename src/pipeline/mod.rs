@@ -760,7 +760,7 @@ pub fn measure<T: Task>(
     // one (imported, or saved before there was one) has it fitted here the same way.
     let fit = match crate::card::card_calibration(weights)? {
         Some(fit) => Some((fit, true)),
-        None => crate::task::calibrate(task, role, &model, device).map(|fit| (fit, false)),
+        None => crate::task::calibrate(task, role, &model, None, device).map(|fit| (fit, false)),
     };
     let calibration = fit.map(|(fit, in_card)| {
         crate::report::CalibrationReport::check(

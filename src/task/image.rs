@@ -337,7 +337,7 @@ pub fn import_teacher(task: &ImageTask, opts: &RunOptions) -> Result<ImportSumma
     task.save_card(
         Role::Teacher,
         &path,
-        crate::task::calibrate(task, Role::Teacher, &model, &opts.device),
+        crate::task::calibrate(task, Role::Teacher, &model, None, &opts.device),
     )?;
     crate::artefact::seal(&path, &crate::task::teacher_key(task)?)?;
     let summary = ImportSummary {

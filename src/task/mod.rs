@@ -228,24 +228,39 @@ pub fn save_trained<T: Task + ?Sized>(
 ) -> Result<()> {
     trained.model.save(weights)?;
     save_history(weights, &trained.history)?;
-    task.save_card(role, weights, calibrate(task, role, &trained.model, device))?;
+    // The loop's last evaluation was on the validation split (the monitor, when there is one).
+    let logits = trained.monitor_logits.as_deref();
+    task.save_card(
+        role,
+        weights,
+        calibrate(task, role, &trained.model, logits, device),
+    )?;
     crate::artefact::seal(weights, key)?;
     Ok(())
 }
 
 /// The temperature scaling of `model` (of `role`), fitted on the role's validation split
-/// ([`crate::eval::calibration`]); `None` without a validation split, or when the fit lies at a
-/// bound (the split is separated perfectly).
+/// ([`crate::eval::calibration`]) from its `logits` there when the caller has them, else from a
+/// prediction pass; `None` without a validation split, or when the fit lies at a bound (the
+/// split is separated perfectly).
 pub fn calibrate<T: Task + ?Sized>(
     task: &T,
     role: Role,
     model: &T::Model,
+    logits: Option<&[f32]>,
     device: &Device,
 ) -> Option<Calibration> {
     let validation = task.splits(role).validation.as_ref()?;
-    let logits = crate::classifier::predict_logits(model, validation, EVAL_BATCH, device);
+    let predicted;
+    let logits = match logits {
+        Some(l) if l.len() == validation.len() * validation.num_classes() => l,
+        _ => {
+            predicted = crate::classifier::predict_logits(model, validation, EVAL_BATCH, device);
+            &predicted
+        }
+    };
     crate::eval::calibration::calibrate(
-        &logits,
+        logits,
         validation.labels(),
         validation.num_classes(),
         task.settings().evaluation.ece_bins,

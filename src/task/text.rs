@@ -489,6 +489,7 @@ impl Task for TextTask {
             let probe = Trained {
                 model: TextModel::Bert(bert),
                 history: head.history,
+                monitor_logits: None,
             };
             super::save_trained(
                 self,

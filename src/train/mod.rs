@@ -117,6 +117,9 @@ pub struct Trained<M> {
     pub model: M,
     /// Per-epoch records.
     pub history: Vec<EpochRecord>,
+    /// The monitor split's logits after the last epoch (`None` when no epoch ran in this call,
+    /// e.g. a resumed run that had finished), so that nothing evaluates them again.
+    pub monitor_logits: Option<Vec<f32>>,
 }
 
 impl<M> Trained<M> {
@@ -374,6 +377,7 @@ where
         .stop_after_epochs
         .map_or(epochs, |n| epochs.min(first_epoch + n));
     let augments = job.augment && (job.recipe.augment.crop_padding > 0 || job.recipe.augment.hflip);
+    let mut monitor_logits = None;
     for epoch in first_epoch..last_epoch {
         device.seed(job.seed.wrapping_add(1000 * (epoch as u64 + 1)));
         let order = epoch_order(train.len(), job.seed, epoch);
@@ -493,6 +497,7 @@ where
             d_note
         ));
         history.push(record);
+        monitor_logits = Some(logits);
         let state = checkpoint::CheckpointState {
             epochs_done: epoch + 1,
             run_key: key.clone(),
@@ -510,6 +515,7 @@ where
     Ok(Trained {
         model: trainee.model.valid(),
         history,
+        monitor_logits,
     })
 }
 
