@@ -8,6 +8,7 @@ mod bert;
 mod cli_errors;
 mod colour;
 mod deploy;
+mod examples;
 mod features;
 mod fuzz;
 mod hostile;
