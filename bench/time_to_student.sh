@@ -3,7 +3,8 @@
 # soft labels once, then train the student against them) against PyTorch online KD (the
 # teacher run on every batch, as torchdistill and Keras' Distiller do), same machine, same
 # threads, same teacher, student, epochs, batch size, optimiser and schedule
-# (examples/pytorch-teacher.toml and bench/pytorch/time_to_student.py).
+# (bench/time_to_student.toml, which is examples/pytorch-teacher.toml with its objective
+# fixed, and bench/pytorch/time_to_student.py).
 #
 #   python examples/pytorch/train_fmnist_teacher.py --out runs/pytorch-teacher/teacher.pth
 #   cargo build --release && bench/time_to_student.sh
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${DISTILL_BIN:-target/release/distill}
 OUT=${OUT:-runs/time-to-student}
-EXP=examples/pytorch-teacher.toml
+EXP=bench/time_to_student.toml   # examples/pytorch-teacher.toml with the objective fixed
 THREADS=${THREADS:-2}
 export RAYON_NUM_THREADS=$THREADS
 rm -rf "$OUT"
