@@ -1,5 +1,6 @@
-//! Every experiment and sweep file under `examples/` parses and validates with the current
-//! schema, so that a file the README or `docs/RESULTS.md` tells a user to run is never stale.
+//! Every experiment and sweep file under `examples/` (and `bench/`, whose scripts run them)
+//! parses and validates with the current schema, so that a file the README or
+//! `docs/RESULTS.md` tells a user to run is never stale.
 //! The data the files name are not read (most are downloads); only the files themselves.
 
 use distill::config::Experiment;
