@@ -31,27 +31,15 @@ import argparse
 import hashlib
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
-import rdata
+
+from mlbench_to_csv import load  # the same reader (rdata 0.5 and >= 0.10); this folder is on sys.path
 
 DATA = Path("/usr/lib/R/site-library/mlbench/data")
 SETS = {"Satellite": "classes", "Vehicle": "Class", "DNA": "Class"}
 TRAIN_FRACTION = 0.75
-
-
-def load(rda: Path, name: str):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore")  # mlbench's files record no string encoding
-        if hasattr(rdata, "read_rda"):  # rdata >= 0.10
-            objects = rdata.read_rda(str(rda))
-        else:  # rdata 0.5 (Debian bookworm)
-            objects = rdata.conversion.convert(rdata.parser.parse_file(str(rda)))
-    if name not in objects:
-        sys.exit(f"{rda}: no object {name!r} (found: {', '.join(objects)})")
-    return objects[name]
 
 
 def main() -> None:

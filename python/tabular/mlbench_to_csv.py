@@ -47,8 +47,8 @@ ROWS, TRAIN_ROWS = 20_000, 16_000
 CLASSES = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 
 
-def load(rda: Path):
-    """The ``LetterRecognition`` data frame of an ``.rda`` file, as pandas."""
+def load(rda: Path, name: str = OBJECT):
+    """The data frame ``name`` (``LetterRecognition`` by default) of an ``.rda`` file, as pandas."""
     with warnings.catch_warnings():
         # mlbench's file does not record a string encoding; rdata then assumes ASCII and says
         # so. The only strings are the letters A-Z and the column names, all ASCII.
@@ -57,9 +57,9 @@ def load(rda: Path):
             objects = rdata.read_rda(str(rda))
         else:  # rdata 0.5 (Debian bookworm)
             objects = rdata.conversion.convert(rdata.parser.parse_file(str(rda)))
-    if OBJECT not in objects:
-        sys.exit(f"{rda}: no object {OBJECT!r} (found: {', '.join(objects)})")
-    return objects[OBJECT]
+    if name not in objects:
+        sys.exit(f"{rda}: no object {name!r} (found: {', '.join(objects)})")
+    return objects[name]
 
 
 def rows_of(frame, rda: Path) -> list[list[str]]:
