@@ -26,8 +26,9 @@ fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Loads one file as what it is: a sweep file (it names an `experiment`) or an experiment of
 /// the kind its `task` key says.
 fn load(path: &Path) -> Result<&'static str> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let table: toml::Table = toml::from_str(&text).unwrap();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let table: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: not TOML: {e}", path.display()));
     if table.contains_key("experiment") {
         let sweep = SweepConfig::load(path)?;
         load(&sweep.experiment)?;
