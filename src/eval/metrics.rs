@@ -62,12 +62,20 @@ fn softmax(row: &[f32]) -> Vec<f64> {
 
 /// Top-1 accuracy of `logits` (`n × classes`, row-major) against `labels`.
 pub fn accuracy_of(logits: &[f32], labels: &[crate::classifier::Label], classes: usize) -> f64 {
-    let hits = logits
-        .chunks_exact(classes)
-        .zip(labels)
-        .filter(|(row, y)| argmax(row) == **y as usize)
+    let hits = hits_of(logits, labels, classes)
+        .iter()
+        .filter(|&&h| h)
         .count();
     hits as f64 / labels.len().max(1) as f64
+}
+
+/// Whether each row's top-1 class (of `logits`, `n × classes`, row-major) is its label.
+pub fn hits_of(logits: &[f32], labels: &[crate::classifier::Label], classes: usize) -> Vec<bool> {
+    logits
+        .chunks_exact(classes)
+        .zip(labels)
+        .map(|(row, y)| argmax(row) == *y as usize)
+        .collect()
 }
 
 /// One bin of a reliability diagram: the samples whose top-1 confidence falls in

@@ -6,7 +6,7 @@ mod speed;
 
 pub use crate::classifier::predict_logits;
 pub use metrics::{
-    ClassMetrics, QualityMetrics, ReliabilityBin, accuracy_of, expected_calibration_error, quality,
-    reliability,
+    ClassMetrics, QualityMetrics, ReliabilityBin, accuracy_of, expected_calibration_error, hits_of,
+    quality, reliability,
 };
 pub use speed::{SpeedInputs, SpeedMetrics, measure_speed};

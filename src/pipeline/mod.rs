@@ -922,6 +922,26 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         Some(_) => Some(crate::tune::read_summary(&opts.out)?),
         None => None,
     };
+    // The students' per-row outcomes on the set the verdict is decided on, so that its noise
+    // counts the rows as well as the seeds (a small validation split is noisy however many
+    // seeds agree on it).
+    let decision_set = splits.validation.as_ref().unwrap_or(&splits.test);
+    let mut rows = crate::report::RowOutcomes::default();
+    for (kind, into) in [
+        (StudentKind::Kd, &mut rows.kd),
+        (StudentKind::Baseline, &mut rows.base),
+    ] {
+        for &seed in &settings.student_seeds {
+            let path = student_path(&opts.out, kind, seed);
+            let model = load_model(task, Role::Student, &path, &opts.device)?;
+            let logits = predict_logits(&model, decision_set, EVAL_BATCH, &opts.device);
+            into.push(crate::eval::hits_of(
+                &logits,
+                decision_set.labels(),
+                decision_set.num_classes(),
+            ));
+        }
+    }
     let verdict = crate::report::verdict(
         &seed_summary,
         &models,
@@ -931,6 +951,7 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
             kd: s.chosen_validation.clone(),
             no_kd: s.no_kd_validation.clone(),
         }),
+        Some(&rows),
     );
     let selection = match &search {
         Some(summary) => Some(crate::report::Selection {

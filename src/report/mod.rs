@@ -7,7 +7,9 @@ mod html;
 mod markdown;
 mod verdict;
 
-pub use verdict::{CLEAR_TEACHER_MARGIN, SearchCheck, Verdict, verdict};
+pub use verdict::{
+    CLEAR_TEACHER_MARGIN, DifferenceNoise, RowOutcomes, SearchCheck, Verdict, row_noise, verdict,
+};
 
 pub(crate) use html::{PAGE_CSS, markdown_to_html_body};
 pub use markdown::{discriminator_table, summary_table, to_markdown};

@@ -3,11 +3,17 @@
 //! size and latency, and which student to ship. The recommendation is made on the validation
 //! split (never on the test set) when there is one.
 //!
-//! Two checks decide it. The final students' validation lead must exceed its noise over the
-//! seeds, and, when the objective was searched, the search's last rung (the same objective at the
-//! same budget, on the search's own seeds) must have seen a lead too. The second check is a veto
-//! only: the last rung chose its winner as the best of its finalists on the same validation
-//! split, so its lead leans optimistic, and a lead that even it does not show is seed luck.
+//! Two checks decide it. The final students' validation lead must exceed its noise, and, when
+//! the objective was searched, the search's last rung (the same objective at the same budget, on
+//! the search's own seeds) must have seen a lead too. The second check is a veto only: the last
+//! rung chose its winner as the best of its finalists on the same validation split, so its lead
+//! leans optimistic, and a lead that even it does not show is seed luck.
+//!
+//! The noise counts both ways the lead could be luck: other seeds, and other rows. With the
+//! students' per-row outcomes it is [`row_noise`], a two-way (seeds × rows) standard error; a
+//! split of 58 rows moves a mean by 1.7 points per row, which the seeds alone do not show (on
+//! mlbench's Pima diabetes data the three seeds of the no-KD student all scored 86.21% on
+//! validation, and a +2.30 lead there was −1.22 on the test set).
 
 use super::{ModelReport, SeedSummary, Stat};
 use serde::{Deserialize, Serialize};
@@ -27,10 +33,15 @@ pub struct Verdict {
     /// The larger of the two students' seed standard deviations on the test set (0 with one
     /// seed).
     pub seed_spread: f64,
-    /// The standard error of `difference_decided` over the seeds, `√((s²_KD + s²_noKD) / n)`
-    /// (0 with one seed): the KD student is shipped only when it is ahead by more than this.
+    /// The standard error of `difference_decided`: over the seeds and the rows ([`row_noise`])
+    /// when the students' per-row outcomes were given, else over the seeds only,
+    /// `√((s²_KD + s²_noKD) / n)` (0 with one seed). The KD student is shipped only when it is
+    /// ahead by more than this.
     #[serde(default)]
     pub decided_noise: f64,
+    /// The parts of `decided_noise` when it was computed from per-row outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_parts: Option<DifferenceNoise>,
     /// The KD student's mean test accuracy over the teacher's.
     pub accuracy_kept: f64,
     /// Teacher parameters over student parameters.
@@ -82,17 +93,122 @@ pub fn difference_noise(a: &Stat, b: &Stat, n: usize) -> f64 {
     }
 }
 
+/// Whether each student got each row of the set the verdict is decided on right: `kd[s][i]` for
+/// the KD student of the `s`-th seed, `base[s][i]` for the no-KD student of the same seed.
+#[derive(Debug, Clone, Default)]
+pub struct RowOutcomes {
+    /// The KD students, one vector per seed.
+    pub kd: Vec<Vec<bool>>,
+    /// The no-KD students, in the same seed order.
+    pub base: Vec<Vec<bool>>,
+}
+
+/// The standard error of the KD-minus-no-KD accuracy difference, in accuracy units, and its
+/// parts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DifferenceNoise {
+    /// The standard error of the mean difference (what the lead must exceed).
+    pub total: f64,
+    /// √V_seeds: the standard error from the spread of the per-seed differences (0 with one
+    /// seed).
+    pub seeds: f64,
+    /// √V_rows: the standard error from the spread of the per-row differences.
+    pub rows: f64,
+    /// Seeds counted.
+    pub n_seeds: usize,
+    /// Rows counted.
+    pub n_rows: usize,
+}
+
+/// The two-way standard error of the mean of `x[s][i] = kd[s][i] − base[s][i]` over `S` seeds
+/// and `n` rows, where both the seeds and the rows are a sample (another split, other seeds):
+///
+/// `Var(x̄) = σ²_seed/S + σ²_row/n + σ²_e/(nS)`, estimated (crossed random effects, as in a
+/// two-way ANOVA without replication) as `V_seeds + V_rows − MS_e/(nS)`, where
+/// `V_seeds = s²(x̄_s·)/S` (sample variance of the per-seed means), `V_rows = s²(x̄_·i)/n` (of the
+/// per-row means) and `MS_e = Σ(x_si − x̄_s· − x̄_·i + x̄)² / ((S−1)(n−1))` (the per-row, per-seed
+/// residual, counted in both variances and subtracted once). The estimate is floored at
+/// `max(V_seeds, V_rows)`, so it never claims less noise than either margin shows. With one seed
+/// it is `V_rows`: the paired (McNemar) standard error of two classifiers on the same rows.
+/// `None` when the outcomes are empty or ragged.
+pub fn row_noise(kd: &[Vec<bool>], base: &[Vec<bool>]) -> Option<DifferenceNoise> {
+    let seeds = kd.len();
+    let rows = kd.first()?.len();
+    if seeds == 0
+        || rows == 0
+        || base.len() != seeds
+        || kd.iter().chain(base).any(|r| r.len() != rows)
+    {
+        return None;
+    }
+    let x: Vec<Vec<f64>> = kd
+        .iter()
+        .zip(base)
+        .map(|(k, b)| {
+            k.iter()
+                .zip(b)
+                .map(|(&k, &b)| k as u8 as f64 - b as u8 as f64)
+                .collect()
+        })
+        .collect();
+    let seed_means: Vec<f64> = x
+        .iter()
+        .map(|r| r.iter().sum::<f64>() / rows as f64)
+        .collect();
+    let row_means: Vec<f64> = (0..rows)
+        .map(|i| x.iter().map(|r| r[i]).sum::<f64>() / seeds as f64)
+        .collect();
+    let grand = seed_means.iter().sum::<f64>() / seeds as f64;
+    let variance = |v: &[f64]| {
+        if v.len() < 2 {
+            return 0.0;
+        }
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / (v.len() - 1) as f64
+    };
+    let v_rows = variance(&row_means) / rows as f64;
+    let (v_seeds, v_residual) = if seeds >= 2 && rows >= 2 {
+        let ss: f64 = x
+            .iter()
+            .zip(&seed_means)
+            .map(|(r, sm)| {
+                r.iter()
+                    .zip(&row_means)
+                    .map(|(v, rm)| (v - sm - rm + grand).powi(2))
+                    .sum::<f64>()
+            })
+            .sum();
+        let ms = ss / ((seeds - 1) * (rows - 1)) as f64;
+        (
+            variance(&seed_means) / seeds as f64,
+            ms / (rows * seeds) as f64,
+        )
+    } else {
+        (0.0, 0.0)
+    };
+    let total = (v_seeds + v_rows - v_residual).max(v_seeds.max(v_rows));
+    Some(DifferenceNoise {
+        total: total.sqrt(),
+        seeds: v_seeds.sqrt(),
+        rows: v_rows.sqrt(),
+        n_seeds: seeds,
+        n_rows: rows,
+    })
+}
+
 /// The verdict from the students' summaries over seeds and the models' reports; `validation`
 /// says whether the students' monitor accuracies are on a validation split (else the test set
 /// was monitored and the recommendation falls back on it, and says so); `teacher_validation` is
 /// the teacher's validation accuracy; `search` is the search's last rung when the KD students'
-/// objective was chosen by it.
+/// objective was chosen by it; `rows` are the students' per-row outcomes on the set decided on
+/// (validation, else test), which make the noise count the rows too ([`row_noise`]).
 pub fn verdict(
     summary: &BTreeMap<String, SeedSummary>,
     models: &BTreeMap<String, ModelReport>,
     validation: Option<&str>,
     teacher_validation: Option<f64>,
     search: Option<SearchCheck>,
+    rows: Option<&RowOutcomes>,
 ) -> Option<Verdict> {
     let kd = summary.get("student_kd")?;
     let base = summary.get("student_baseline")?;
@@ -113,7 +229,18 @@ pub fn verdict(
     // KD costs a teacher and a recording; a gain within the seeds' noise is not a gain, so the
     // student trained alone is recommended then (issue 15: never ship a KD student that is
     // worse by chance).
-    let decided_noise = difference_noise(kd_sel, base_sel, seeds);
+    let noise_parts = rows.and_then(|r| row_noise(&r.kd, &r.base));
+    let decided_noise = match &noise_parts {
+        Some(n) => n.total,
+        None => difference_noise(kd_sel, base_sel, seeds),
+    };
+    let noise_of = match &noise_parts {
+        Some(n) => format!(
+            "the standard error of that difference over {} seed(s) and {} rows",
+            n.n_seeds, n.n_rows
+        ),
+        None => format!("the standard error of that difference over {seeds} seeds"),
+    };
     let final_says_kd = difference_decided > decided_noise;
     // The second check (a veto): a lead the search's last rung did not see is not trusted, even
     // when it clears the noise of the final seeds (issue 15: the demo's verdict flipped between
@@ -165,7 +292,7 @@ pub fn verdict(
         ));
     } else if let (true, Some(c)) = (vetoed_by_search, &search) {
         lines.push(format!(
-            "**Ship the no-KD student: the two checks on {set_name} disagree.** The KD students are {:+.2} points ahead ({} against {}, beyond the noise of ±{:.2} over {seeds} seeds), but at the search's last rung the same objective at the same budget was {}: a lead one set of seeds shows and another does not is seed luck more often than a gain, and the student trained alone needs no teacher.",
+            "**Ship the no-KD student: the two checks on {set_name} disagree.** The KD students are {:+.2} points ahead ({} against {}, beyond {noise_of}, ±{:.2}), but at the search's last rung the same objective at the same budget was {}: a lead one set of seeds shows and another does not is seed luck more often than a gain, and the student trained alone needs no teacher.",
             pts(difference_decided),
             kd_sel.pct(),
             base_sel.pct(),
@@ -174,7 +301,7 @@ pub fn verdict(
         ));
     } else if difference_decided > 0.0 {
         lines.push(format!(
-            "**Ship the no-KD student: distillation's gain is within the noise here.** On {set_name} the KD student is {:+.2} points ahead ({} against {}), no more than the standard error of that difference over {seeds} seeds (±{:.2}); the student trained alone is as good and needs no teacher.",
+            "**Ship the no-KD student: distillation's gain is within the noise here.** On {set_name} the KD student is {:+.2} points ahead ({} against {}), no more than {noise_of} (±{:.2}); the student trained alone is as good and needs no teacher.",
             pts(difference_decided),
             kd_sel.pct(),
             base_sel.pct(),
@@ -271,6 +398,7 @@ pub fn verdict(
         difference_test,
         seed_spread,
         decided_noise,
+        noise_parts,
         search_check: search,
         vetoed_by_search,
         accuracy_kept,
@@ -338,7 +466,7 @@ mod tests {
     fn the_student_to_ship_is_decided_on_validation_and_a_weak_teacher_is_named() {
         // KD better on validation, worse on test: shipped on validation, the test said plainly.
         let (s, m) = inputs(&[0.90, 0.92], &[0.88, 0.90]);
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None, None).unwrap();
         assert_eq!(v.ship, "student_kd");
         assert!((v.difference_decided - 0.02).abs() < 1e-9);
         assert!((v.difference_test + 0.01).abs() < 1e-9);
@@ -350,11 +478,11 @@ mod tests {
         assert!(v.weak_teacher.is_none());
         // No better on validation: the no-KD student, said plainly.
         let (s, m) = inputs(&[0.88, 0.90], &[0.88, 0.90]);
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None, None).unwrap();
         assert_eq!(v.ship, "student_baseline");
         assert!(v.lines[0].contains("did not help"), "{}", v.lines[0]);
         // A teacher within a point of the student alone on validation is flagged.
-        let v = verdict(&s, &m, Some("validation split"), Some(0.895), None).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.895), None, None).unwrap();
         let w = v.weak_teacher.expect("flagged");
         assert!(
             w.contains("not clearly better") && w.contains("89.50%") && w.contains("little"),
@@ -362,7 +490,7 @@ mod tests {
         );
         // Flagged too when KD helped anyway, without claiming there was little to distil.
         let (s2, m2) = inputs(&[0.90, 0.92], &[0.88, 0.90]);
-        let v = verdict(&s2, &m2, Some("validation split"), Some(0.895), None).unwrap();
+        let v = verdict(&s2, &m2, Some("validation split"), Some(0.895), None, None).unwrap();
         assert_eq!(v.ship, "student_kd");
         let w = v.weak_teacher.expect("flagged");
         assert!(
@@ -371,7 +499,7 @@ mod tests {
         );
         // Ahead on validation, but by less than the noise over the seeds: no KD, said why.
         let (s, m) = inputs(&[0.90, 0.93], &[0.89, 0.915]);
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None, None).unwrap();
         let noise = ((0.03f64.powi(2) / 2.0 + 0.025f64.powi(2) / 2.0) / 2.0).sqrt();
         assert!(
             (v.decided_noise - noise).abs() < 1e-9,
@@ -382,7 +510,7 @@ mod tests {
         assert_eq!(v.ship, "student_baseline");
         assert!(v.lines[0].contains("within the noise"), "{}", v.lines[0]);
         // Without a validation split the fallback says what it flatters.
-        let v = verdict(&s, &m, None, None, None).unwrap();
+        let v = verdict(&s, &m, None, None, None, None).unwrap();
         assert!(v.decided_on.contains("test set") && v.decided_on.contains("flatters"));
     }
 
@@ -401,6 +529,7 @@ mod tests {
             Some("validation split"),
             Some(0.95),
             Some(check(&[0.88, 0.89], &[0.885, 0.885])),
+            None,
         )
         .unwrap();
         assert!(v.difference_decided > v.decided_noise);
@@ -418,6 +547,7 @@ mod tests {
             Some("validation split"),
             Some(0.95),
             Some(check(&[0.89, 0.90], &[0.885, 0.885])),
+            None,
         )
         .unwrap();
         assert!(!v.vetoed_by_search);
@@ -436,6 +566,7 @@ mod tests {
             Some("validation split"),
             Some(0.95),
             Some(check(&[0.95, 0.95], &[0.80, 0.80])),
+            None,
         )
         .unwrap();
         assert_eq!(v.ship, "student_baseline");
@@ -450,6 +581,128 @@ mod tests {
         o.remove("vetoed_by_search");
         let back: Verdict = serde_json::from_value(old).unwrap();
         assert!(back.search_check.is_none() && !back.vetoed_by_search);
+    }
+
+    /// The outcomes of the golden cases: `kd[s][i] = (7i + 3s) mod 5 ≠ 0`,
+    /// `base[s][i] = (3i + 5s) mod 4 ≠ 0` over 3 seeds and 40 rows, then `edit` applied.
+    fn outcomes(edit: impl Fn(&mut [Vec<bool>], &mut [Vec<bool>])) -> RowOutcomes {
+        let mut kd: Vec<Vec<bool>> = (0..3)
+            .map(|s| (0..40).map(|i| (i * 7 + s * 3) % 5 != 0).collect())
+            .collect();
+        let mut base: Vec<Vec<bool>> = (0..3)
+            .map(|s| (0..40).map(|i| (i * 3 + s * 5) % 4 != 0).collect())
+            .collect();
+        edit(&mut kd, &mut base);
+        RowOutcomes { kd, base }
+    }
+
+    #[test]
+    fn the_noise_counts_seeds_and_rows_against_golden_values() {
+        // Golden values from numpy (independently: `x.mean(1).var(ddof=1) / S`,
+        // `x.mean(0).var(ddof=1) / n`, the residual mean square of the two-way table).
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // A row effect (rows 0-7 right for KD on every seed) and a seed effect (seed 2's KD
+        // student right on every row, seed 0's wrong past row 8): the unfloored estimate.
+        let r = outcomes(|kd, base| {
+            for s in 0..3 {
+                for i in 0..8 {
+                    kd[s][i] = true;
+                    base[s][i] = false;
+                }
+            }
+            kd[2][8..].fill(true);
+            kd[0][8..].fill(false);
+        });
+        let n = row_noise(&r.kd, &r.base).unwrap();
+        assert!(close(n.total, 0.25297376641803493), "{n:?}");
+        assert!(close(n.seeds, 0.2455153310442706), "{n:?}");
+        assert!(close(n.rows, 0.07894424445261182), "{n:?}");
+        assert_eq!((n.n_seeds, n.n_rows), (3, 40));
+        // Mostly a row effect (seed 2 gains rows 8-15 too): the estimate falls below V_rows and is
+        // floored there.
+        let r = outcomes(|kd, base| {
+            for s in 0..3 {
+                for i in 0..8 {
+                    kd[s][i] = true;
+                    base[s][i] = false;
+                }
+            }
+            kd[2][8..16].fill(true);
+        });
+        let n = row_noise(&r.kd, &r.base).unwrap();
+        assert!(close(n.total, 0.06802829560446891), "{n:?}");
+        assert!(close(n.total, n.rows) && close(n.seeds, 0.00833333333333334));
+        // By hand: two seeds, four rows; x = [0,1,0,0] and [1,0,0,0]. Both seeds lead by
+        // 0.25 (V_seeds = 0); the row means [0.5, 0.5, 0, 0] give V_rows = (1/12)/4.
+        let n = row_noise(
+            &[vec![true, true, false, true], vec![true, false, true, true]],
+            &[
+                vec![true, false, false, true],
+                vec![false, false, true, true],
+            ],
+        )
+        .unwrap();
+        assert!(
+            close(n.seeds, 0.0) && close(n.total, (1.0f64 / 48.0).sqrt()),
+            "{n:?}"
+        );
+        // One seed: the paired (McNemar) standard error, √((b + c − (b − c)²/n) / (n − 1) / n)
+        // with b = 3 rows only KD gets right, c = 1 only the other: √(3.6 / 9 / 10) = 0.2.
+        let kd = vec![(0..10).map(|i| i != 9).collect::<Vec<bool>>()];
+        let base = vec![(0..10).map(|i| i >= 3).collect::<Vec<bool>>()];
+        let n = row_noise(&kd, &base).unwrap();
+        assert!(close(n.total, 0.2) && close(n.seeds, 0.0), "{n:?}");
+        // Nothing to measure, or outcomes that do not line up: none.
+        assert!(row_noise(&[], &[]).is_none());
+        assert!(row_noise(&[vec![]], &[vec![]]).is_none());
+        assert!(row_noise(&[vec![true, false]], &[vec![true]]).is_none());
+        assert!(row_noise(&[vec![true]], &[vec![true], vec![false]]).is_none());
+    }
+
+    #[test]
+    fn a_lead_on_few_rows_is_within_the_noise_however_well_the_seeds_agree() {
+        // Pima-like: every no-KD seed scores the same on a small split, the KD students lead by
+        // one or two rows. The seeds alone would ship KD; the rows do not.
+        let (s, m) = inputs(&[0.8793, 0.8793, 0.8966], &[0.8621, 0.8621, 0.8621]);
+        let by_seeds = verdict(&s, &m, Some("validation split"), Some(0.95), None, None).unwrap();
+        assert_eq!(by_seeds.ship, "student_kd");
+        let rows = RowOutcomes {
+            // 58 rows; no KD right on 50 (rows 0-49); KD right on rows 0-50 (+1 row) on two
+            // seeds and rows 0-51 on the third, each with one of the no-KD student's rows lost
+            // and another gained.
+            kd: [51usize, 51, 52]
+                .iter()
+                .map(|&k| (0..58).map(|i| (i < k && i != 10) || i == 57).collect())
+                .collect(),
+            base: (0..3).map(|_| (0..58).map(|i| i < 50).collect()).collect(),
+        };
+        let v = verdict(
+            &s,
+            &m,
+            Some("validation split"),
+            Some(0.95),
+            None,
+            Some(&rows),
+        )
+        .unwrap();
+        let parts = v.noise_parts.expect("computed from the rows");
+        assert_eq!((parts.n_seeds, parts.n_rows), (3, 58));
+        assert!(parts.rows > parts.seeds, "{parts:?}");
+        assert!(v.difference_decided > 0.0 && v.difference_decided < v.decided_noise);
+        assert_eq!(v.ship, "student_baseline");
+        assert!(
+            v.lines[0].contains("within the noise") && v.lines[0].contains("58 rows"),
+            "{}",
+            v.lines[0]
+        );
+        // The parts round-trip through report.json, and reports without them still read.
+        let json = serde_json::to_value(&v).unwrap();
+        let back: Verdict = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.noise_parts, Some(parts));
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("noise_parts");
+        let back: Verdict = serde_json::from_value(old).unwrap();
+        assert!(back.noise_parts.is_none());
     }
 
     #[test]
@@ -476,7 +729,7 @@ mod tests {
         // The no-KD student is shipped: its line, not the KD student's.
         let (s, mut m) = inputs(&[0.88, 0.90], &[0.88, 0.90]);
         m.get_mut("student_baseline").unwrap().calibration = Some(check(true));
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None, None).unwrap();
         assert_eq!(v.ship, "student_baseline");
         let line = v.lines.last().unwrap();
         assert!(
@@ -488,14 +741,14 @@ mod tests {
             "{line}"
         );
         m.get_mut("student_baseline").unwrap().calibration = Some(check(false));
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None, None).unwrap();
         assert!(v.lines.last().unwrap().contains("does not hold it"));
         // A fit the held-out folds did not confirm is said to be unused.
         let mut unused = check(true);
         unused.fit.applied = false;
         unused.fit.cv_nll_calibrated = Some(1.01);
         m.get_mut("student_baseline").unwrap().calibration = Some(unused);
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None, None).unwrap();
         let line = v.lines.last().unwrap();
         assert!(
             line.contains("not applied")
@@ -506,7 +759,7 @@ mod tests {
         // Nothing is said of a scaling the shipped student does not have.
         m.get_mut("student_baseline").unwrap().calibration = None;
         m.get_mut("student_kd").unwrap().calibration = Some(check(true));
-        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None).unwrap();
+        let v = verdict(&s, &m, Some("validation split"), Some(0.95), None, None).unwrap();
         assert!(!v.lines.iter().any(|l| l.contains("Temperature scaling")));
     }
 }

@@ -216,6 +216,26 @@ fn run_with_auto_reports_the_choice_and_a_verdict_first() {
     if !summary.kd_helps {
         assert_eq!(json["verdict"]["ship"], "student_baseline");
     }
+    // The verdict's noise counts the validation rows as well as the seeds: it comes from every
+    // student's per-row outcomes on the validation split.
+    let parts = &json["verdict"]["noise_parts"];
+    let validation = task
+        .splits(Role::Student)
+        .validation
+        .as_ref()
+        .unwrap()
+        .len();
+    assert_eq!(parts["n_rows"].as_u64().unwrap() as usize, validation);
+    assert_eq!(
+        parts["n_seeds"].as_u64().unwrap() as usize,
+        task.settings().student_seeds.len()
+    );
+    let total = parts["total"].as_f64().unwrap();
+    assert_eq!(json["verdict"]["decided_noise"].as_f64().unwrap(), total);
+    assert!(
+        total >= parts["rows"].as_f64().unwrap() && total >= parts["seeds"].as_f64().unwrap(),
+        "{parts}"
+    );
     assert!(
         json["teacher_diagnostics"]["temperatures"]
             .as_array()
