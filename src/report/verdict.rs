@@ -236,12 +236,20 @@ pub fn verdict(
     };
     let noise_of = match &noise_parts {
         Some(n) => format!(
-            "the standard error of that difference over {} seed(s) and {} rows",
-            n.n_seeds, n.n_rows
+            "the standard error of that difference over {} and {} rows",
+            match n.n_seeds {
+                1 => "1 seed".to_string(),
+                k => format!("{k} seeds"),
+            },
+            n.n_rows
         ),
         None => format!("the standard error of that difference over {seeds} seeds"),
     };
-    let final_says_kd = difference_decided > decided_noise;
+    // A lead equal to its noise is not beyond it. One seed of three ahead by d and two tied
+    // gives a mean lead of d/3 and a paired standard error of exactly d/3; in floating point
+    // either can come out a few ulps larger (spam: 0.005555555555555758 against
+    // 0.005555555555555555), so the comparison allows for rounding.
+    let final_says_kd = difference_decided > decided_noise + 1e-9;
     // The second check (a veto): a lead the search's last rung did not see is not trusted, even
     // when it clears the noise of the final seeds (issue 15: the demo's verdict flipped between
     // machines on float-level changes while the search saw a tie).
@@ -703,6 +711,38 @@ mod tests {
         old.as_object_mut().unwrap().remove("noise_parts");
         let back: Verdict = serde_json::from_value(old).unwrap();
         assert!(back.noise_parts.is_none());
+    }
+
+    #[test]
+    fn a_lead_equal_to_its_noise_is_not_shipped_whatever_the_rounding() {
+        // The spam case: 120 validation texts, two seeds tied and the third one text pair
+        // ahead. The lead (1/180) equals its paired standard error; rounding made the lead
+        // 2e-16 larger, which must not ship the KD student.
+        let (s, m) = inputs(
+            &[0.95, 0.9666666666666667, 0.9666666666666667],
+            &[0.95, 0.9666666666666667, 0.95],
+        );
+        let right = |k: usize| (0..120).map(|i| i < k).collect::<Vec<bool>>();
+        let rows = RowOutcomes {
+            kd: vec![right(114), right(116), right(116)],
+            base: vec![right(114), right(116), right(114)],
+        };
+        let v = verdict(
+            &s,
+            &m,
+            Some("validation split"),
+            Some(0.99),
+            None,
+            Some(&rows),
+        )
+        .unwrap();
+        assert!(
+            v.difference_decided > v.decided_noise,
+            "the rounding this test is about"
+        );
+        assert!((v.difference_decided - v.decided_noise).abs() < 1e-12);
+        assert_eq!(v.ship, "student_baseline");
+        assert!(v.lines[0].contains("within the noise"), "{}", v.lines[0]);
     }
 
     #[test]
