@@ -48,7 +48,8 @@ pub struct SweepReport {
     pub teacher_accuracy: f64,
     /// Grid points, the no-KD baseline first when there is one.
     pub points: Vec<PointSummary>,
-    /// The KD point with the highest mean test accuracy.
+    /// The KD point with the highest mean last-epoch accuracy on `monitor_set` (the validation
+    /// split when there is one: the test set does not choose it).
     pub best: Option<Point>,
     /// Wall-clock seconds of this invocation (resumed runs excluded).
     pub seconds: f64,
@@ -128,7 +129,12 @@ pub(super) fn summarise(
     let best = points
         .iter()
         .filter(|p| p.point.method != BASELINE)
-        .max_by(|a, b| a.stats.accuracy.mean.total_cmp(&b.stats.accuracy.mean))
+        .max_by(|a, b| {
+            a.stats
+                .last_epoch_accuracy
+                .mean
+                .total_cmp(&b.stats.last_epoch_accuracy.mean)
+        })
         .map(|p| p.point.clone());
     SweepReport {
         distill_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -152,7 +158,7 @@ pub(super) fn summarise(
 /// The grid as a Markdown table (also printed to the terminal).
 pub fn markdown_table(r: &SweepReport) -> String {
     let mut s = String::from(
-        "| method | objective | T | α | test accuracy | best-epoch acc | macro-F1 | agreement with teacher | s/epoch |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| method | objective | T | α | selection acc | test accuracy | best-epoch acc | macro-F1 | agreement with teacher | s/epoch |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for p in &r.points {
         let kd = p.point.method != BASELINE;
@@ -163,7 +169,7 @@ pub fn markdown_table(r: &SweepReport) -> String {
         };
         let _ = writeln!(
             s,
-            "| {}{} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
             p.point.method,
             mark,
             p.objective,
@@ -177,6 +183,7 @@ pub fn markdown_table(r: &SweepReport) -> String {
             } else {
                 "1".into()
             },
+            p.stats.last_epoch_accuracy.pct(),
             p.stats.accuracy.pct(),
             p.stats.best_epoch_accuracy.pct(),
             p.stats.macro_f1.pct(),
@@ -202,15 +209,22 @@ fn to_markdown(r: &SweepReport, has_plot: bool) -> String {
     );
     let _ = writeln!(
         s,
-        "Mean ± sample std over the seeds, in %. Test accuracy and macro-F1 are those of the last-epoch model on the {}; best-epoch accuracy is the best per-epoch accuracy on the {}. Agreement is top-1 agreement with the teacher on the test set. s/epoch is the mean training time of an epoch.\n",
-        r.eval_set, r.monitor_set
+        "Mean ± sample std over the seeds, in %. Selection accuracy is the last-epoch model's accuracy on the {}, which chooses the best point; test accuracy and macro-F1 are those of the same model on the {}; best-epoch accuracy is the best per-epoch accuracy on the {}. Agreement is top-1 agreement with the teacher on the test set. s/epoch is the mean training time of an epoch.\n",
+        r.monitor_set, r.eval_set, r.monitor_set
     );
     s.push_str(&markdown_table(r));
     if let Some(b) = &r.best {
         let _ = writeln!(
             s,
-            "\nBest point: `{}` at T = {}, α = {}.",
-            b.method, b.temperature, b.alpha
+            "\nBest point: `{}`{}, α = {} (the highest mean selection accuracy, on the {}).",
+            b.method,
+            if r.points.iter().any(|p| &p.point == b && p.uses_temperature) {
+                format!(" at T = {}", b.temperature)
+            } else {
+                String::new()
+            },
+            b.alpha,
+            r.monitor_set
         );
     }
     if has_plot {

@@ -54,6 +54,25 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
     }
     let best = report.best.clone().unwrap();
     assert_ne!(best.method, "no_kd");
+    // The best point is chosen on the validation split (the last-epoch models' mean accuracy
+    // there), never on the test set.
+    assert!(
+        report.monitor_set.starts_with("validation split"),
+        "{}",
+        report.monitor_set
+    );
+    let chosen = report
+        .points
+        .iter()
+        .filter(|p| p.point.method != "no_kd")
+        .max_by(|a, b| {
+            a.stats
+                .last_epoch_accuracy
+                .mean
+                .total_cmp(&b.stats.last_epoch_accuracy.mean)
+        })
+        .unwrap();
+    assert_eq!(best, chosen.point);
     for f in [
         "sweep.json",
         "sweep.md",
@@ -64,6 +83,11 @@ fn sweep_reuses_one_teacher_reports_mean_and_std_and_resumes() {
     }
     let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
     assert!(md.contains("±") && md.contains("best-epoch"), "{md}");
+    assert!(
+        md.contains("selection acc")
+            && md.contains("highest mean selection accuracy, on the validation split"),
+        "{md}"
+    );
     // The adversarial runs show their discriminator's accuracy per epoch.
     assert!(md.contains("## Adversarial discriminator"), "{md}");
     assert!(md.contains("adv-T1-a0.1-seed2"), "{md}");
