@@ -80,6 +80,10 @@ impl SearchCheck {
     }
 }
 
+/// Validation splits with fewer rows than this (one row is more than half a point) get a line
+/// in the verdict saying how little it can tell.
+pub const SMALL_SPLIT_ROWS: usize = 200;
+
 /// Points (of accuracy) by which the teacher must beat the no-KD student on validation to count
 /// as clearly better.
 pub const CLEAR_TEACHER_MARGIN: f64 = 0.01;
@@ -329,6 +333,16 @@ pub fn verdict(
         base.accuracy.pct(),
         pts(difference_test)
     ));
+    // On a small split one row moves a mean by more than most KD gains (mlbench: Pima's 58
+    // rows shipped a KD student that lost on test, Glass's 17 missed one that won by 6.8
+    // points), so the report says how much the verdict can tell.
+    if let Some(n) = noise_parts.filter(|n| validation.is_some() && n.n_rows < SMALL_SPLIT_ROWS) {
+        lines.push(format!(
+            "The validation split has only {} rows: one row is {:.2} points, so this verdict is weak evidence either way. With this little data, raise `data.validation_fraction` or compare on more held-out rows before relying on it.",
+            n.n_rows,
+            100.0 / n.n_rows as f64
+        ));
+    }
     let accuracy_kept = kd.accuracy.mean / teacher.quality.accuracy.max(1e-12);
     let params_ratio = teacher.params as f64 / student.params.max(1) as f64;
     let latency_ratio =
@@ -702,6 +716,33 @@ mod tests {
             v.lines[0].contains("within the noise") && v.lines[0].contains("58 rows"),
             "{}",
             v.lines[0]
+        );
+        // The report says how little a 58-row split can tell; a large split gets no such line.
+        assert!(
+            v.lines
+                .iter()
+                .any(|l| l.contains("only 58 rows") && l.contains("1.72 points")),
+            "{:?}",
+            v.lines
+        );
+        let wide = |k: usize| (0..600).map(|i| i < k).collect::<Vec<bool>>();
+        let large = RowOutcomes {
+            kd: vec![wide(530), wide(531), wide(538)],
+            base: vec![wide(517), wide(517), wide(517)],
+        };
+        let on_large = verdict(
+            &s,
+            &m,
+            Some("validation split"),
+            Some(0.95),
+            None,
+            Some(&large),
+        )
+        .unwrap();
+        assert!(
+            !on_large.lines.iter().any(|l| l.contains("weak evidence")),
+            "{:?}",
+            on_large.lines
         );
         // The parts round-trip through report.json, and reports without them still read.
         let json = serde_json::to_value(&v).unwrap();
