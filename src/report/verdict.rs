@@ -238,16 +238,20 @@ pub fn verdict(
         Some(n) => n.total,
         None => difference_noise(kd_sel, base_sel, seeds),
     };
+    let seeds_word = |k: usize| match k {
+        1 => "1 seed".to_string(),
+        k => format!("{k} seeds"),
+    };
     let noise_of = match &noise_parts {
         Some(n) => format!(
             "the standard error of that difference over {} and {} rows",
-            match n.n_seeds {
-                1 => "1 seed".to_string(),
-                k => format!("{k} seeds"),
-            },
+            seeds_word(n.n_seeds),
             n.n_rows
         ),
-        None => format!("the standard error of that difference over {seeds} seeds"),
+        None => format!(
+            "the standard error of that difference over {}",
+            seeds_word(seeds)
+        ),
     };
     // A lead equal to its noise is not beyond it. One seed of three ahead by d and two tied
     // gives a mean lead of d/3 and a paired standard error of exactly d/3; in floating point
@@ -297,10 +301,11 @@ pub fn verdict(
             None => String::new(),
         };
         lines.push(format!(
-            "**Ship the KD student.** On {set_name} it beats the same student trained without KD by {:+.2} points ({} against {}).{agrees}",
+            "**Ship the KD student.** On {set_name} it beats the same student trained without KD by {:+.2} points ({} against {}), beyond {noise_of} (±{:.2}).{agrees}",
             pts(difference_decided),
             kd_sel.pct(),
-            base_sel.pct()
+            base_sel.pct(),
+            pts(decided_noise)
         ));
     } else if let (true, Some(c)) = (vetoed_by_search, &search) {
         lines.push(format!(
@@ -576,6 +581,12 @@ mod tests {
         assert_eq!(v.ship, "student_kd");
         assert!(
             v.lines[0].contains("agrees") && v.lines[0].contains("+1.00 points"),
+            "{}",
+            v.lines[0]
+        );
+        // The shipped lead says what noise it cleared.
+        assert!(
+            v.lines[0].contains("beyond the standard error of that difference over 2 seeds (±"),
             "{}",
             v.lines[0]
         );
