@@ -721,12 +721,15 @@ pub fn run_all<T: Task>(task: &T, opts: &RunOptions) -> Result<Report> {
     compare(task, opts, Some(timings))
 }
 
-/// One model's quality and speed on the test set of its role, and its test logits.
-pub struct Measured {
+/// One model's quality and speed on the test set of its role, its test logits, and the model
+/// (for predictions on other splits without loading it again).
+pub struct Measured<M> {
     /// The report entry.
     pub report: ModelReport,
     /// Its logits on the test set (`rows × classes`).
     pub logits: Vec<f32>,
+    /// The model, in evaluation mode.
+    pub model: M,
 }
 
 /// Measures the model of `role` in `weights` on the test set: quality (against
@@ -740,7 +743,7 @@ pub fn measure<T: Task>(
     teacher_logits: Option<&[f32]>,
     speed: Option<&SpeedMetrics>,
     opts: &RunOptions,
-) -> Result<Measured> {
+) -> Result<Measured<T::Model>> {
     let device = &opts.device;
     let ev = &task.settings().evaluation;
     let model = load_model(task, role, weights, device)?;
@@ -799,7 +802,11 @@ pub fn measure<T: Task>(
         load_history(weights)?,
     );
     report.calibration = calibration;
-    Ok(Measured { report, logits })
+    Ok(Measured {
+        report,
+        logits,
+        model,
+    })
 }
 
 /// Measures both students (KD, baseline) for every seed with `measure(kind, seed, speed)`,
@@ -877,10 +884,15 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
     )?;
     let mut models = BTreeMap::new();
     models.insert("teacher".to_string(), teacher.report);
+    let splits = task.splits(Role::Student);
+    // Every student's per-row outcomes on the set the verdict is decided on (validation, else
+    // test), so that its noise counts the rows as well as the seeds: a small validation split
+    // is noisy however many seeds agree on it.
+    let mut rows = crate::report::RowOutcomes::default();
     let seed_summary =
         measure_students(&settings.student_seeds, &mut models, |kind, seed, speed| {
             let path = student_path(&opts.out, kind, seed);
-            Ok(measure(
+            let m = measure(
                 task,
                 Role::Student,
                 &path,
@@ -888,10 +900,23 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
                 Some(&teacher.logits),
                 speed,
                 opts,
-            )?
-            .report)
+            )?;
+            let hits = match &splits.validation {
+                Some(v) => crate::eval::hits_of(
+                    &predict_logits(&m.model, v, EVAL_BATCH, &opts.device),
+                    v.labels(),
+                    v.num_classes(),
+                ),
+                None => {
+                    crate::eval::hits_of(&m.logits, splits.test.labels(), splits.test.num_classes())
+                }
+            };
+            match kind {
+                StudentKind::Kd => rows.kd.push(hits),
+                StudentKind::Baseline => rows.base.push(hits),
+            }
+            Ok(m.report)
         })?;
-    let splits = task.splits(Role::Student);
     let unit = task.kind().unit();
     let selection_set = match &splits.validation {
         Some(v) => format!(
@@ -903,18 +928,10 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
             splits.test.len()
         ),
     };
-    let teacher_validation = match &task.splits(Role::Teacher).validation {
-        Some(v) => {
-            let model = load_model(task, Role::Teacher, &teacher_path(&opts.out), &opts.device)?;
-            let logits = predict_logits(&model, v, EVAL_BATCH, &opts.device);
-            Some(crate::eval::accuracy_of(
-                &logits,
-                v.labels(),
-                v.num_classes(),
-            ))
-        }
-        None => None,
-    };
+    let teacher_validation = task.splits(Role::Teacher).validation.as_ref().map(|v| {
+        let logits = predict_logits(&teacher.model, v, EVAL_BATCH, &opts.device);
+        crate::eval::accuracy_of(&logits, v.labels(), v.num_classes())
+    });
     // With `objective = "auto"` the KD students train with the search's choice, and its last
     // rung (the same objective at the same budget, on the search's own seeds) is the verdict's
     // second check.
@@ -922,26 +939,6 @@ pub fn compare<T: Task>(task: &T, opts: &RunOptions, timings: Option<Timings>) -
         Some(_) => Some(crate::tune::read_summary(&opts.out)?),
         None => None,
     };
-    // The students' per-row outcomes on the set the verdict is decided on, so that its noise
-    // counts the rows as well as the seeds (a small validation split is noisy however many
-    // seeds agree on it).
-    let decision_set = splits.validation.as_ref().unwrap_or(&splits.test);
-    let mut rows = crate::report::RowOutcomes::default();
-    for (kind, into) in [
-        (StudentKind::Kd, &mut rows.kd),
-        (StudentKind::Baseline, &mut rows.base),
-    ] {
-        for &seed in &settings.student_seeds {
-            let path = student_path(&opts.out, kind, seed);
-            let model = load_model(task, Role::Student, &path, &opts.device)?;
-            let logits = predict_logits(&model, decision_set, EVAL_BATCH, &opts.device);
-            into.push(crate::eval::hits_of(
-                &logits,
-                decision_set.labels(),
-                decision_set.num_classes(),
-            ));
-        }
-    }
     let verdict = crate::report::verdict(
         &seed_summary,
         &models,
