@@ -138,11 +138,8 @@ pub struct DifferenceNoise {
 pub fn row_noise(kd: &[Vec<bool>], base: &[Vec<bool>]) -> Option<DifferenceNoise> {
     let seeds = kd.len();
     let rows = kd.first()?.len();
-    if seeds == 0
-        || rows == 0
-        || base.len() != seeds
-        || kd.iter().chain(base).any(|r| r.len() != rows)
-    {
+    // `first()?` already returned `None` for no seeds.
+    if rows == 0 || base.len() != seeds || kd.iter().chain(base).any(|r| r.len() != rows) {
         return None;
     }
     let x: Vec<Vec<f64>> = kd
